@@ -1,0 +1,173 @@
+"""DISCONNECT and LEAK: every way a client can leave, and what it must leave behind (nothing).
+
+A peer's FIN makes recv() return 0; a peer's RST makes recv() or send() fail with
+ECONNRESET (or EPIPE); a half-close (shutdown(SHUT_WR)) is a FIN that still expects the
+rest of the reply.  In every case the server must close its socket -- otherwise it
+lingers in CLOSE_WAIT and its descriptor leaks until the server hits its fd limit.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+
+from conformance.clause import Failed, Level, clause
+from conformance.clauses import verify
+from conformance.harness import observe
+from conformance.harness.driver import Client
+from conformance.harness.session import Session
+
+
+def _server_side_of(s: Session, clients: list[Client]) -> list[tuple[int, str]]:
+    """(client port, status) of server sockets still attached to these clients."""
+    ports = {c.local_port for c in clients}
+    return [(remote, status) for _, remote, status in observe.tcp_sockets(s.server.tree())
+            if remote in ports]
+
+
+def _wait_released(s: Session, clients: list[Client]) -> None:
+    deadline = time.monotonic() + s.timing.settle
+    while (left := _server_side_of(s, clients)) and time.monotonic() < deadline:
+        time.sleep(0.02)  # polling the kernel's socket table: there is no event to wait on
+    if left:
+        port, status = left[0]
+        raise Failed(
+            f"the server still holds {len(left)} socket(s) of disconnected clients "
+            f"{s.timing.settle:g} s later",
+            expected="the server closes its socket when the client goes away",
+            actual=f"socket to client port {port} is in state {status}"
+            + (" (the server never called close())" if status == psutil.CONN_CLOSE_WAIT
+               else ""))
+
+
+def _fresh_client_served(s: Session) -> None:
+    c = s.connect_one()
+    work = [(c, s.payload(c.conn, 64, "after"))]
+    s.roundtrip(work)
+    verify.alive(s)
+    verify.served(s, work, hint="the server stopped serving new clients after a disconnect")
+
+
+@clause("DISCONNECT-1", Level.MUST, """
+    When a client closes the connection (FIN), the server closes its side promptly.""",
+    hint="""recv() returning 0 means the peer closed: close() the socket (and remove it from
+    your fd_set / pollfd array / epoll set) right away""")
+def disconnect_fin(s: Session) -> None:
+    clients = s.connect(3)
+    work = [(c, s.payload(c.conn, 64)) for c in clients]
+    s.roundtrip(work)
+    verify.served(s, work)
+    for c in clients:
+        c.close("fin")
+    _wait_released(s, clients)
+    _fresh_client_served(s)
+
+
+@clause("DISCONNECT-2", Level.MUST, """
+    A client that resets the connection (RST) in the middle of a transfer does not crash or
+    stall the server, and its socket is closed.""",
+    hint="""recv() and send() fail with ECONNRESET or EPIPE after a reset: treat any error
+    like EOF (close the socket), and ignore SIGPIPE""")
+def disconnect_rst(s: Session) -> None:
+    clients = s.connect(3, rcvbuf=16 << 10)
+    s.send([(c, s.payload(c.conn, 256 << 10)) for c in clients], read_back=False, stall=1.0)
+    for c in clients:
+        c.close("rst")
+    verify.alive(s)
+    _wait_released(s, clients)
+    _fresh_client_served(s)
+
+
+@clause("DISCONNECT-3", Level.MUST, """
+    A client that half-closes (shutdown SHUT_WR) after sending still gets the rest of the
+    service -- the whole echo, for an echo server -- and then EOF.""",
+    hint="""recv() returning 0 only means the client will send no more: first send what you
+    still owe it, then close()""")
+def disconnect_half_close(s: Session) -> None:
+    c = s.connect_one()
+    data = s.payload(0, 32 << 10)
+    s.send([(c, data)], read_back=False)
+    c.close("shut_wr")
+    s.driver.transfer([(c, b"", len(data) if s.echo else 0)], until_eof=True,
+                      total=s.timing.total)
+    verify.served(s, [(c, data)])
+    verify.eof(s, [c])
+
+
+@clause("DISCONNECT-4", Level.MUST, """
+    Churn: 2,000 clients in a row, each connecting, being served and disconnecting, are all
+    served -- more clients over time than any fixed-size table could hold.""",
+    hint="""free a client's slot (fd_set bit, pollfd entry, array cell) when it leaves, so
+    the table never fills up; and close the socket, or the fd limit is reached""")
+def disconnect_churn(s: Session) -> None:
+    for i in range(2000):
+        c = s.connect_one()
+        work = [(c, s.payload(c.conn, 24, "churn"))]
+        s.roundtrip(work)
+        if (s.echo and c.received != 24) or (not s.echo and c.conn not in s.printed_from):
+            try:
+                verify.served(s, work)
+            except Failed as f:
+                f.details += (f"this was client {i + 1} of 2,000",)
+                raise
+        c.close("fin")
+    verify.alive(s)
+
+
+def _churn_mixed(s: Session, n: int) -> None:
+    """``n`` clients served and gone: a third by FIN, a third by RST, a third half-closed."""
+    for i in range(n):
+        c = s.connect_one()
+        work = [(c, s.payload(c.conn, 32, "leak"))]
+        s.roundtrip(work)
+        if i % 3 == 0:
+            c.close("fin")
+        elif i % 3 == 1:
+            c.close("rst")
+        else:
+            c.close("shut_wr")
+            s.driver.read_until_eof([c], total=s.timing.stall)
+            c.close("fin")
+
+
+@clause("LEAK-1", Level.MUST, """
+    After 150 clients have come and gone (by FIN, RST and half-close), the server's open file
+    descriptors (handles on Windows) return to their count with no client connected.""",
+    hint="""every accept() needs exactly one close(), on every path: EOF, errors, resets and
+    refused connections""")
+def leak_fds(s: Session) -> None:
+    _churn_mixed(s, 3)  # let lazily created descriptors (epoll fd, log files) appear first
+    baseline = _settled(s, "fds")
+    _churn_mixed(s, 150)
+    now = s.settle("fds", baseline)
+    verify.at_most(now - baseline, 0, what="open descriptors left after 150 clients",
+                   unit="descriptors", hint="",
+                   details=(f"baseline {baseline}, after churn {now}",))
+
+
+def _settled(s: Session, measure: str) -> int:
+    """The count once the disconnects of earlier clients have been processed."""
+    deadline = time.monotonic() + s.timing.settle
+    value = s.fds() if measure == "fds" else s.threads()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)  # sampling a counter until it stops changing
+        again = s.fds() if measure == "fds" else s.threads()
+        if again == value:
+            break
+        value = again
+    return value
+
+
+@clause("LEAK-2", Level.MUST, """
+    After 150 clients have come and gone, the server's thread count returns to its count
+    with no client connected.""",
+    hint="""a thread per connection must end when its client leaves (return from the thread
+    function); and do not start threads anywhere else per client""")
+def leak_threads(s: Session) -> None:
+    _churn_mixed(s, 3)
+    baseline = _settled(s, "threads")
+    _churn_mixed(s, 150)
+    now = s.settle("threads", baseline)
+    verify.at_most(now - baseline, 0, what="threads left after 150 clients", unit="threads",
+                   hint="", details=(f"baseline {baseline}, after churn {now}",))

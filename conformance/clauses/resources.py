@@ -1,0 +1,156 @@
+"""IDLE, CAPACITY and ROBUST: cost at rest, limits under many clients, survival of abuse."""
+
+from __future__ import annotations
+
+import random
+import resource
+import time
+
+from conformance.clause import Applies, Failed, Level, Skipped, clause
+from conformance.clauses import verify
+from conformance.events import Eof, Reset
+from conformance.harness.driver import Client
+from conformance.harness.session import Session
+from conformance.models import Concurrency, current_platform
+
+# select() cannot watch descriptors numbered FD_SETSIZE or above on POSIX; Winsock's
+# fd_set holds FD_SETSIZE sockets (CPython builds with 512).
+FD_SETSIZE = {"linux": 1024, "darwin": 1024, "windows": 512}
+IDLE_WINDOW = 1.0  # seconds of CPU sampling
+
+
+@clause("IDLE-1", Level.MUST, """
+    With ten idle connections open, the server uses almost no CPU: at most 5 % of one core
+    (25 % for the nonblocking polling model, which must sleep between passes).""",
+    hint="""block in the kernel (accept/recv/select/poll/epoll_wait) while nothing happens;
+    a polling loop must sleep when a pass found nothing to do""")
+def idle_cpu(s: Session) -> None:
+    clients = s.connect(10)
+    work = [(clients[0], s.payload(0, 16))]
+    s.roundtrip(work)  # at least one client has been through the whole service path
+    before, t0 = s.cpu(), time.monotonic()
+    time.sleep(IDLE_WINDOW)  # the measurement window itself, not a synchronisation
+    share = (s.cpu() - before) / (time.monotonic() - t0)
+    verify.alive(s)
+    verify.at_most(round(share * 100, 1), s.model.idle_cpu * 100, unit="% of one core",
+                   what="CPU use while idle",
+                   details=(f"measured over {IDLE_WINDOW:g} s with 10 idle connections",))
+
+
+def _open_confirmed(s: Session, n: int, batch: int) -> list[Client]:
+    """Open ``n`` connections in batches, each confirmed by one round trip."""
+    opened: list[Client] = []
+    while len(opened) < n:
+        clients = s.connect(min(batch, n - len(opened)))
+        s.roundtrip([(c, s.payload(c.conn, 16, "cap")) for c in clients])
+        opened += clients
+    return opened
+
+
+def _fd_headroom(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        raise Skipped(f"the open-file limit here is {soft} (hard {hard}); this check needs "
+                      f"{needed}: raise it with `ulimit -n {needed}`")
+
+
+@clause("CAPACITY-1", Level.MUST, """
+    Past select()'s FD_SETSIZE limit (1024 descriptors on Linux and macOS, 512 sockets on
+    Windows) the server refuses or closes the extra clients without crashing, and keeps
+    serving the clients it already has.""",
+    applies=Applies(models=frozenset({"select"})),
+    hint="""check the descriptor against FD_SETSIZE before FD_SET(): close() a client you
+    cannot watch (FD_SET beyond the limit writes past the fd_set and corrupts memory)""")
+def capacity_select(s: Session) -> None:
+    limit = FD_SETSIZE.get(current_platform(), 1024)
+    _fd_headroom(limit + 200)
+    clients: list[Client] = []
+    for _ in range((limit + 100) // 50):
+        batch = s.connect(50)
+        s.roundtrip([(c, s.payload(c.conn, 16, "cap")) for c in batch])
+        clients += batch
+        verify.alive(s)
+    served = [c for c in clients if c.received or c.conn in s.printed_from]
+    hung = [c for c in clients if c not in served and
+            not isinstance(s.transcript.ending(c.conn), (Eof, Reset))]
+    if hung:
+        raise Failed(
+            f"{len(hung)} of {len(clients)} clients were neither served nor refused",
+            expected="every client served, or its connection closed by the server",
+            actual=f"connection #{hung[0].conn}: {verify.ending(s.transcript, hung[0].conn)}",
+            details=(f"{len(served)} clients were served",))
+    keep = served[:10]
+    work = [(c, s.payload(c.conn, 32, "again")) for c in keep]
+    s.roundtrip(work)
+    verify.served(s, work, hint="the clients accepted before the limit must still be served")
+
+
+@clause("CAPACITY-2", Level.SHOULD, """
+    The server holds 5,000 concurrent connections, each confirmed by a round trip.""",
+    applies=Applies(models=frozenset({"poll", "epoll-lt", "epoll-et"})),
+    hint="""size your tables dynamically (no fixed POLL_SIZE/EPOLL_SIZE caps on clients) and
+    raise the open-file limit (ulimit -n) if needed""")
+def capacity_many(s: Session) -> None:
+    _fd_headroom(5000 * 2 + 200)  # the harness holds the client side of every connection
+    clients = _open_confirmed(s, 5000, 250)
+    bad = [c for c in clients if not (c.received or c.conn in s.printed_from)]
+    if bad:
+        verify.served(s, [(bad[0], s.transcript.sent(bad[0].conn))],
+                      hint=f"{len(bad)} of 5,000 connections were not served")
+    verify.alive(s)
+
+
+@clause("ROBUST-1", Level.MUST, """
+    Large garbage input -- 4 MiB of random bytes of every value in random-sized writes --
+    does not crash the server, and it keeps serving new clients.""",
+    hint="""never interpret received bytes as a C string or a fixed-size record, and never
+    index a buffer by a received value""")
+def robust_garbage(s: Session) -> None:
+    rng = random.Random(f"{s.seed}/garbage")
+    c = s.connect_one()
+    garbage = rng.randbytes(4 << 20)
+    s.send([(c, garbage)], write_chunk=rng.choice((1000, 4096, 65536)))
+    c.close("fin")
+    _still_serving(s)
+
+
+@clause("ROBUST-2", Level.MUST, """
+    Clients that vanish mid-transfer (send 1 MiB, read nothing, then reset) do not crash the
+    server, and it keeps serving new clients.""",
+    hint="""ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)) or use send(..., MSG_NOSIGNAL):
+    writing to a reset connection otherwise kills the whole process""")
+def robust_vanish(s: Session) -> None:
+    clients = s.connect(5, rcvbuf=16 << 10)
+    s.send([(c, s.payload(c.conn, 1 << 20, "vanish")) for c in clients], read_back=False,
+           stall=1.0)
+    for c in clients:
+        c.close("rst")
+    _still_serving(s)
+
+
+@clause("ROBUST-3", Level.MUST, """
+    Connections reset by their clients before the server got to them (accept() returns a
+    dead connection, or fails with ECONNABORTED) do not stop the server: it keeps
+    accepting and serving.""",
+    hint="""recv() returns -1 (ECONNRESET) on such a connection: handle errors, not just 0
+    and >0 -- an unchecked -1 makes a loop spin forever; and an accept() error is no reason
+    to exit""")
+def robust_reset_before_accept(s: Session) -> None:
+    s.server.suspend()
+    try:
+        clients = s.connect(10)
+        s.send([(c, s.payload(c.conn, 32, "doomed")) for c in clients], read_back=False)
+        for c in clients:
+            c.close("rst")
+    finally:
+        s.server.resume()
+    _still_serving(s)
+
+
+def _still_serving(s: Session) -> None:
+    verify.alive(s)
+    c = s.connect_one()
+    work = [(c, s.payload(c.conn, 64, "after"))]
+    s.roundtrip(work)
+    verify.alive(s)
+    verify.served(s, work, hint="the server stopped serving after the abuse")

@@ -1,0 +1,192 @@
+"""ACCEPT, ECHO and PRINT: clients are accepted and their bytes are served exactly."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from conformance.clause import Applies, Level, clause
+from conformance.clauses import verify
+from conformance.harness.session import Session
+from conformance.models import Concurrency
+
+CONCURRENT = Applies(concurrency=Concurrency.CONCURRENT)
+SEQUENTIAL = Applies(concurrency=Concurrency.SEQUENTIAL)
+ECHO = Applies(services=frozenset({"echo"}))
+
+
+@clause("ACCEPT-1", Level.MUST, """
+    A single client is accepted and served.""",
+    hint="the accept loop must hand the new connection to the code that reads from it")
+def accept_one(s: Session) -> None:
+    c = s.connect_one()
+    verify.connected(s, [c])
+    work = [(c, s.payload(0, 64))]
+    s.roundtrip(work)
+    verify.served(s, work)
+
+
+@clause("ACCEPT-2", Level.MUST, """
+    Twenty clients connected at the same time are all served while all of them stay
+    connected.""",
+    applies=CONCURRENT,
+    hint="""a concurrent server must not finish one client before accepting the next: watch
+    the listening socket and every client socket at once""")
+def accept_concurrent(s: Session) -> None:
+    clients = s.connect(20)
+    verify.connected(s, clients)
+    work = [(c, s.payload(c.conn, 100)) for c in clients]
+    s.roundtrip(work)
+    verify.served(s, work)
+
+
+@clause("ACCEPT-3", Level.MUST, """
+    Clients that connect while another is being served wait in the listen backlog and are
+    then served in the order they connected, each after the previous one disconnects.""",
+    applies=SEQUENTIAL,
+    hint="""after a client disconnects, close its socket and go back to accept(); a listen()
+    backlog of at least a few connections keeps waiting clients from being refused""")
+def accept_queued(s: Session) -> None:
+    clients = s.connect(3)
+    verify.connected(s, clients)
+    work = [(c, s.payload(c.conn, 100)) for c in clients]
+    # Everyone sends at once; a sequential server serves them one by one as each leaves.
+    s.send(work, read_back=False)
+    for c, data in work:
+        if s.echo:
+            s.receive([(c, len(data))])
+        else:
+            s.wait_printed(c.conn, data)
+        verify.served(s, [(c, data)])
+        c.close("fin")
+
+
+@clause("ACCEPT-4", Level.MUST, """
+    A burst of simultaneous connection attempts (64 for concurrent models, 16 for
+    sequential ones) is accepted and every client is served.""",
+    hint="""use a listen() backlog of at least 64 (SOMAXCONN is best): with listen(fd, 1)
+    the kernel drops the burst's SYNs and clients wait seconds for retransmissions""")
+def accept_burst(s: Session) -> None:
+    concurrent = s.model.concurrency is Concurrency.CONCURRENT
+    clients = s.connect(64 if concurrent else 16)
+    verify.connected(s, clients)
+    work = [(c, s.payload(c.conn, 48)) for c in clients]
+    if concurrent:
+        s.roundtrip(work)
+        verify.served(s, work)
+        return
+    for c, data in work:
+        s.roundtrip([(c, data)])
+        verify.served(s, [(c, data)])
+        c.close("fin")
+
+
+@clause("ECHO-1", Level.MUST, """
+    Every byte received is sent back on the same connection, unchanged.""",
+    applies=ECHO, hint="send back exactly the n bytes recv() returned, not the whole buffer")
+def echo_exact(s: Session) -> None:
+    c = s.connect_one()
+    work = [(c, s.payload(0, 1000))]
+    s.roundtrip(work)
+    verify.echoed(s, work)
+
+
+@clause("ECHO-2", Level.MUST, """
+    The echo is binary-safe: all 256 byte values, NUL included, come back unchanged.""",
+    applies=ECHO,
+    hint="""treat the data as bytes with a length, never as a C string: strlen(), strcpy()
+    and printf("%s") stop at the first NUL byte""")
+def echo_binary(s: Session) -> None:
+    c = s.connect_one()
+    data = bytes(range(256)) * 4 + bytes(reversed(range(256))) * 4
+    s.roundtrip([(c, data)])
+    verify.echoed(s, [(c, data)])
+
+
+@clause("ECHO-3", Level.MUST, """
+    Many messages sent back to back in separate writes come back in the order they were
+    sent, with nothing lost, duplicated or reordered.""",
+    applies=ECHO,
+    hint="""keep one output buffer per connection and append to its end; never reuse a
+    buffer that still holds unsent bytes""")
+def echo_order(s: Session) -> None:
+    c = s.connect_one()
+    data = b"".join(b"<%04d:" % i + s.payload(0, i % 50 + 1, f"m{i}") + b">"
+                    for i in range(300))
+    s.roundtrip([(c, data)], write_chunk=37)
+    verify.echoed(s, [(c, data)])
+
+
+@clause("ECHO-4", Level.MUST, """
+    Property: however a payload is split into writes, with small pauses in between, the
+    same byte stream comes back (derandomized examples, identical on every run).""",
+    applies=ECHO,
+    hint="""TCP is a byte stream: one send() may arrive as several recv()s and several
+    send()s as one; never assume a recv() returns one whole message""")
+def echo_any_split(s: Session) -> None:
+    @settings(derandomize=True, database=None, deadline=None, max_examples=20,
+              phases=(Phase.explicit, Phase.generate),
+              suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(st.binary(min_size=1, max_size=600),
+                              st.sampled_from((0.0, 0.0, 0.001, 0.005))),
+                    min_size=1, max_size=12))
+    def prop(pieces: list[tuple[bytes, float]]) -> None:
+        c = s.connect_one()
+        for data, pause in pieces:
+            s.driver.transfer([(c, data, len(data))], total=s.timing.total)
+            if pause:
+                s.pause(pause)
+        whole = b"".join(d for d, _ in pieces)
+        got = s.transcript.received(c.conn)
+        if got != whole:
+            verify.echoed(s, [(c, whole)],
+                          hint=f"failing split: {[len(d) for d, _ in pieces]} bytes per write")
+        c.close("fin")
+
+    prop()
+
+
+@clause("PRINT-1", Level.MUST, """
+    The bytes received appear on stdout in the order received (a line break after each
+    received chunk is allowed, as in the textbook's printf("%s\\n", buf)).""",
+    hint="""print each chunk right after recv() returns it and flush stdout; on Windows
+    stdout is a pipe and stays buffered until you call fflush(stdout)""")
+def print_in_order(s: Session) -> None:
+    c = s.connect_one()
+    for i in range(3):
+        data = s.payload(0, 40, f"p{i}")
+        s.send([(c, data)])
+        if not s.wait_printed(c.conn, data):
+            verify.printed(s, [(c, data)])
+    verify.printed(s, [(c, s.transcript.sent(c.conn))])
+
+
+@clause("PRINT-2", Level.MUST, """
+    With three clients sending at the same time, each client's bytes appear on stdout in
+    that client's order.""",
+    applies=CONCURRENT,
+    hint="""print each chunk in one call (fwrite of the whole chunk), so chunks from
+    different clients do not interleave inside one another""")
+def print_concurrent(s: Session) -> None:
+    clients = s.connect(3)
+    verify.connected(s, clients)
+    for i in range(5):
+        work = [(c, s.payload(c.conn, 30, f"p{i}")) for c in clients]
+        s.send(work)
+        for c, data in work:
+            if not s.wait_printed(c.conn, data):
+                verify.printed(s, [(c, data)])
+
+
+@clause("PRINT-3", Level.SHOULD, """
+    Printing is binary-safe: received bytes are written to stdout exactly, NUL and
+    non-UTF-8 bytes included.""",
+    hint="""write the chunk with its length -- fwrite(buf, 1, n, stdout) -- because
+    printf("%s", buf) stops at the first NUL byte""")
+def print_binary(s: Session) -> None:
+    c = s.connect_one()
+    # Every byte value except LF, which servers may add between chunks themselves.
+    data = bytes(b for b in range(256) if b != 0x0A) * 2
+    s.send([(c, data)])
+    if not s.wait_printed(c.conn, data):
+        verify.printed(s, [(c, data)])

@@ -1,0 +1,130 @@
+"""PARTIAL, BACKPRESSURE and FAIRNESS: short reads, short writes, and sharing the server.
+
+A recv() returns at most the buffer's size and often less; a non-blocking send() may
+take only part of what it is given, or nothing (EAGAIN).  A server that treats either as
+"the whole message" loses data, and one that blocks in send() towards a client that does
+not read freezes every other client.
+"""
+
+from __future__ import annotations
+
+from conformance.clause import Applies, Failed, Level, clause
+from conformance.clauses import verify
+from conformance.events import Received
+from conformance.harness.session import Session
+from conformance.matching import find_printed, size
+from conformance.models import Concurrency
+
+ECHO = Applies(services=frozenset({"echo"}))
+CONCURRENT = Applies(concurrency=Concurrency.CONCURRENT)
+CONCURRENT_ECHO = Applies(concurrency=Concurrency.CONCURRENT, services=frozenset({"echo"}))
+SMALL_WINDOW = 16 << 10  # client receive buffer that forces the server's sends to go short
+
+
+def _one_big(s: Session, n: int, **kw: object) -> None:
+    c = s.connect_one()
+    work = [(c, s.payload(0, n))]
+    s.send(work, **kw)
+    if not s.echo:
+        s.wait_printed(c.conn, work[0][1], timeout=s.timing.total)
+    verify.served(s, work)
+
+
+@clause("PARTIAL-1", Level.MUST, """
+    A 64 KiB message, far larger than the server's read buffer, is served whole.""",
+    hint="""call recv() again and again: each call returns at most your buffer's size, and
+    the rest of the message waits in the kernel""")
+def partial_64k(s: Session) -> None:
+    _one_big(s, 64 << 10)
+
+
+@clause("PARTIAL-2", Level.MUST, """
+    A 1 MiB message is served whole.""",
+    hint="handle every recv() result on its own; never wait for the 'whole message'")
+def partial_1m(s: Session) -> None:
+    _one_big(s, 1 << 20)
+
+
+@clause("PARTIAL-3", Level.MUST, """
+    A message sent one byte per write (TCP_NODELAY) is reassembled: every byte is served,
+    in order.""",
+    hint="a recv() of one byte is normal; never assume it is the end of a message")
+def partial_bytewise(s: Session) -> None:
+    _one_big(s, 300, write_chunk=1)
+
+
+@clause("BACKPRESSURE-1", Level.MUST, """
+    A client that sends 8 MiB while reading slowly through a small receive window gets
+    every byte back in order: a send() that returns short or fails with EAGAIN loses
+    nothing.""",
+    applies=ECHO,
+    hint="""send() returns how many bytes it took; keep the rest in a per-connection buffer
+    and send it when the socket is writable again (EAGAIN means 'later', not 'dropped')""")
+def backpressure_no_loss(s: Session) -> None:
+    c = s.connect(1, rcvbuf=SMALL_WINDOW)[0]
+    work = [(c, s.payload(0, 8 << 20))]
+    s.send(work, read_chunk=4096)
+    verify.echoed(s, work)
+
+
+@clause("BACKPRESSURE-2", Level.SHOULD, """
+    While a client sends without reading its echo, the server's memory stays bounded (it
+    grows by less than 16 MiB while the client tries to push 48 MiB): the server stops
+    reading instead of buffering without limit.""",
+    applies=ECHO,
+    hint="""cap each connection's pending output (64 KiB is plenty) and stop watching it for
+    reading while the cap is reached; resume when the output drains""")
+def backpressure_bounded(s: Session) -> None:
+    c = s.connect(1, rcvbuf=SMALL_WINDOW)[0]
+    s.send([(c, s.payload(0, 256))])  # settle allocations made on the first read
+    before = s.rss()
+    s.send([(c, s.payload(0, 48 << 20, "flood"))], read_back=False, stall=1.0,
+           total=s.timing.total)
+    grown = s.rss() - before
+    verify.alive(s)
+    verify.at_most(grown / (1 << 20), 16, what="memory growth while the client does not read",
+                   unit="MiB", details=(f"the client pushed {size(c.sent)} before the server "
+                                        "stopped reading",),
+                   hint="")
+
+
+@clause("FAIRNESS-1", Level.MUST, """
+    A client that sends a lot and never reads does not freeze the server: another client is
+    still served.""",
+    applies=CONCURRENT_ECHO,
+    hint="""in a single-threaded server every socket must be non-blocking: a blocking send()
+    to a client that does not read waits forever, and so does everyone else""")
+def fairness_non_reader(s: Session) -> None:
+    hog, other = s.connect(2, rcvbuf=SMALL_WINDOW)
+    s.send([(hog, s.payload(0, 8 << 20, "hog"))], read_back=False, stall=1.0)
+    work = [(other, s.payload(1, 100))]
+    s.roundtrip(work)
+    verify.served(s, work)
+
+
+@clause("FAIRNESS-2", Level.MUST, """
+    While one client streams 8 MiB, another client's short message is served before the
+    stream ends.""",
+    applies=CONCURRENT,
+    hint="""bound the work done for one client per wake-up, or at least return to the event
+    loop between clients: draining one busy socket forever starves the rest""")
+def fairness_stream(s: Session) -> None:
+    streamer, other = s.connect(2)
+    big, small = s.payload(0, 8 << 20, "stream"), s.payload(1, 64)
+    s.send([(streamer, big), (other, small)])
+    if s.echo:
+        verify.served(s, [(other, small), (streamer, big)])
+        t = s.transcript
+        done_small = max(e.at for e in t.of(other.conn) if isinstance(e, Received))
+        done_big = max(e.at for e in t.of(streamer.conn) if isinstance(e, Received))
+        ok = done_small < done_big
+    else:
+        s.wait_printed(streamer.conn, big, timeout=s.timing.total)
+        verify.printed(s, [(other, small), (streamer, big)])
+        assert s.server.stdout is not None
+        out = s.server.stdout.data()
+        ok = find_printed(out, small)[1] < find_printed(out, big)[1]
+    if not ok:
+        raise Failed("a short message waited until an 8 MiB stream from another client ended",
+                     expected="the short message served while the stream is in progress",
+                     actual="served only after the stream")

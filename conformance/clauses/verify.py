@@ -1,0 +1,137 @@
+"""The shared verifiers: every clause judges through these, none reads sockets itself.
+
+Each verifier either returns quietly or raises ``Failed`` with the expected and actual
+behaviour spelled out: bytes sent and received, the first differing byte in hex, where
+the stream stalled, and a hint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from conformance.clause import Failed
+from conformance.events import ConnectFailed, Eof, Reset, Stalled, Transcript
+from conformance.harness.driver import Client
+from conformance.harness.process import describe_exit
+from conformance.harness.session import Session
+from conformance.matching import find_printed, first_difference, hex_context, size
+
+
+def ending(t: Transcript, conn: int) -> str:
+    e = t.ending(conn)
+    if isinstance(e, Stalled):
+        return f"stalled: waited {e.seconds:g} s for {e.waiting_for}"
+    if isinstance(e, Eof):
+        return "the server closed the connection (EOF)"
+    if isinstance(e, Reset):
+        return f"the connection was reset ({e.error})"
+    if isinstance(e, ConnectFailed):
+        return f"connect() failed ({e.error})"
+    return "no error"
+
+
+def alive(s: Session, hint: str = "") -> None:
+    """The server process is still running."""
+    code = s.server.returncode()
+    if code is not None:
+        raise Failed(
+            "the server process died during the check",
+            expected="the server keeps running",
+            actual=describe_exit(code),
+            hint=hint or ("a server must survive whatever one client does; SIGPIPE kills a "
+                          "C server that writes to a reset connection: ignore it "
+                          "(signal(SIGPIPE, SIG_IGN)) or send with MSG_NOSIGNAL"),
+        )
+
+
+def connected(s: Session, clients: Sequence[Client], hint: str = "") -> None:
+    bad = [c for c in clients if c.local_port == 0]
+    if bad:
+        raise Failed(
+            f"{len(bad)} of {len(clients)} connections could not be established",
+            expected=f"{len(clients)} connections accepted",
+            actual=f"connection #{bad[0].conn}: {ending(s.transcript, bad[0].conn)}",
+            hint=hint,
+        )
+
+
+def echoed(s: Session, work: Sequence[tuple[Client, bytes]], hint: str = "") -> None:
+    """Each client got exactly its own bytes back, in order."""
+    for c, payload in work:
+        got = s.transcript.received(c.conn)
+        if got == payload:
+            continue
+        at = first_difference(payload, got)
+        assert at is not None
+        details = [f"connection #{c.conn}: sent {size(c.sent)} of {size(len(payload))}, "
+                   f"echoed {size(len(got))}"]
+        if at < len(got):
+            details.append(f"first difference at byte {at}: expected "
+                           f"{hex_context(payload, at)}")
+            details.append(f"{'':>{len(str(at)) + 27}}actual   {hex_context(got, at)}")
+            summary = "the echo differs from what was sent"
+        else:
+            details.append(f"the stream stopped after byte {at}; then "
+                           f"{ending(s.transcript, c.conn)}")
+            summary = "the echo is incomplete"
+        others = sum(1 for c2, p2 in work if s.transcript.received(c2.conn) != p2) - 1
+        if others > 0:
+            details.append(f"{others} other connection(s) of {len(work)} failed the same way")
+        raise Failed(summary, expected=f"{size(len(payload))} echoed unchanged",
+                     actual=f"{size(len(got))} echoed", details=tuple(details), hint=hint)
+
+
+def printed(s: Session, work: Sequence[tuple[Client, bytes]], hint: str = "") -> None:
+    """Each client's bytes appeared on stdout, in order (chunked as recv() returned them)."""
+    assert s.server.stdout is not None
+    out = s.server.stdout.data()
+    for c, payload in work:
+        n, _ = find_printed(out, payload)
+        if n == len(payload):
+            continue
+        details = [f"connection #{c.conn}: sent {size(c.sent)}; the first {size(n)} "
+                   f"appear on stdout, then byte {n} ({hex_context(payload, n)}) is missing",
+                   f"stdout holds {size(s.server.stdout.total)} in all"]
+        raise Failed(
+            "the received bytes do not all appear on stdout",
+            expected=f"{size(len(payload))} printed in order (a line break between chunks "
+                     "is fine)",
+            actual=f"{size(n)} found", details=tuple(details), hint=hint)
+
+
+def served(s: Session, work: Sequence[tuple[Client, bytes]], hint: str = "") -> None:
+    """The service-appropriate check: echoed for echo servers, printed for print ones."""
+    if s.echo:
+        echoed(s, work, hint)
+    else:
+        printed(s, work, hint)
+
+
+def eof(s: Session, clients: Sequence[Client], hint: str = "") -> None:
+    for c in clients:
+        e = s.transcript.ending(c.conn)
+        if not isinstance(e, Eof):
+            raise Failed(
+                "the server did not close its side of the connection",
+                expected="EOF (recv() returns 0) after the client's FIN",
+                actual=ending(s.transcript, c.conn), hint=hint,
+            )
+
+
+def closed_by_server(s: Session, clients: Sequence[Client], hint: str = "") -> None:
+    """Each client saw its connection end from the server's side (EOF or reset)."""
+    for c in clients:
+        e = s.transcript.ending(c.conn)
+        if not isinstance(e, (Eof, Reset)):
+            raise Failed(
+                "a client connection was not closed by the server",
+                expected="EOF or a reset on every client connection",
+                actual=f"connection #{c.conn}: {ending(s.transcript, c.conn)}", hint=hint,
+            )
+
+
+def at_most(value: float, bound: float, *, what: str, unit: str, hint: str = "",
+            details: tuple[str, ...] = ()) -> None:
+    if value > bound:
+        raise Failed(f"{what} is too high", expected=f"at most {bound:g} {unit}",
+                     actual=f"{value:g} {unit}", details=details, hint=hint)

@@ -1,0 +1,256 @@
+"""The client driver: the only code that touches the client sockets.
+
+Every operation is non-blocking underneath and bounded by a *stall* timeout (how long
+to wait without any progress) and, for bulk transfers, a *total* timeout.  Nothing
+raises on a misbehaving server: the driver records what happened (Sent, Received, Eof,
+Reset, Stalled ...) in the transcript and returns, and the verifiers judge afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import selectors
+import socket
+import struct
+import time
+from collections.abc import Sequence
+
+from conformance.events import (
+    Closed,
+    ConnectFailed,
+    Connected,
+    Eof,
+    Received,
+    Reset,
+    Sent,
+    Stalled,
+    Transcript,
+)
+
+_CHUNK = 1 << 16
+
+
+def _is_reset(e: OSError) -> bool:
+    return e.errno in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ENOTCONN,
+                       getattr(errno, "WSAECONNRESET", -1), getattr(errno, "WSAECONNABORTED", -1))
+
+
+class Client:
+    """One connection.  ``done`` becomes True once it has ended (EOF, reset, stall)."""
+
+    def __init__(self, transcript: Transcript, conn: int, port: int) -> None:
+        self.t = transcript
+        self.conn = conn
+        self.port = port
+        self.sock: socket.socket | None = None
+        self.local_port = 0
+        self.sent = 0
+        self.received = 0
+        self.eof = False
+        self.broken = False  # reset, stalled or never connected
+
+    # -- connect / close ---------------------------------------------------------------
+    def start_connect(self, rcvbuf: int = 0) -> None:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        if rcvbuf:
+            # Set before connect(): the window scale is fixed by the handshake.  A small
+            # window makes the server's send() return short or EAGAIN quickly.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = s
+        err = s.connect_ex(("127.0.0.1", self.port))
+        if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN,
+                       getattr(errno, "WSAEWOULDBLOCK", -1)):
+            self._connect_failed(errno.errorcode.get(err, str(err)))
+
+    def finish_connect(self) -> bool:
+        """After writability: True when connected; records the outcome."""
+        assert self.sock is not None
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._connect_failed(errno.errorcode.get(err, str(err)))
+            return False
+        self.local_port = self.sock.getsockname()[1]
+        self.t.record(Connected(self.conn, self.t.now(), self.local_port))
+        return True
+
+    def _connect_failed(self, why: str) -> None:
+        self.broken = True
+        self.t.record(ConnectFailed(self.conn, self.t.now(), why))
+        self._drop()
+
+    def close(self, how: str = "fin") -> None:
+        """'fin' (orderly close), 'rst' (SO_LINGER 0: abortive) or 'shut_wr' (half-close)."""
+        if self.sock is None:
+            return
+        with contextlib.suppress(OSError):
+            if how == "rst":
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                     struct.pack("ii", 1, 0))
+            if how == "shut_wr":
+                self.sock.shutdown(socket.SHUT_WR)
+        self.t.record(Closed(self.conn, self.t.now(), how))
+        if how != "shut_wr":
+            self._drop()
+
+    def _drop(self) -> None:
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.close()
+            self.sock = None
+
+    @property
+    def open(self) -> bool:
+        return self.sock is not None and not self.broken
+
+    # -- the two halves of I/O, one step each --------------------------------------------
+    def send_some(self, data: memoryview) -> int:
+        assert self.sock is not None
+        try:
+            n = self.sock.send(data)
+        except BlockingIOError:
+            return 0
+        except OSError as e:
+            self._reset(e)
+            return 0
+        if n:
+            self.sent += n
+            self.t.record(Sent(self.conn, self.t.now(), bytes(data[:n])))
+        return n
+
+    def recv_some(self, limit: int = _CHUNK) -> int:
+        """Bytes read; 0 on EOF/reset (then ``eof``/``broken`` tells which) or EAGAIN."""
+        assert self.sock is not None
+        try:
+            data = self.sock.recv(limit)
+        except BlockingIOError:
+            return 0
+        except OSError as e:
+            self._reset(e)
+            return 0
+        if not data:
+            self.eof = True
+            self.t.record(Eof(self.conn, self.t.now()))
+            return 0
+        self.received += len(data)
+        self.t.record(Received(self.conn, self.t.now(), data))
+        return len(data)
+
+    def _reset(self, e: OSError) -> None:
+        self.broken = True
+        name = errno.errorcode.get(e.errno or 0, str(e))
+        self.t.record(Reset(self.conn, self.t.now(), name if _is_reset(e) else str(e)))
+
+    def stalled(self, waiting_for: str, seconds: float) -> None:
+        self.broken = True
+        self.t.record(Stalled(self.conn, self.t.now(), waiting_for, seconds))
+
+
+def _waiting_for(c: Client, todo: memoryview, want: int, until_eof: bool) -> str:
+    if todo:
+        return f"the server to accept byte {c.sent + 1} of {c.sent + len(todo)} (send blocked)"
+    if c.received < want:
+        return f"byte {c.received + 1} of {want} to come back"
+    return "EOF from the server"
+
+
+class Driver:
+    """Creates clients and runs bounded transfers over any number of them at once."""
+
+    def __init__(self, port: int, transcript: Transcript, stall: float) -> None:
+        self.port = port
+        self.t = transcript
+        self.stall = stall
+        self.clients: list[Client] = []
+
+    def connect(self, n: int = 1, rcvbuf: int = 0) -> list[Client]:
+        """Connect ``n`` clients at once; failures are recorded, not raised."""
+        batch = [Client(self.t, len(self.clients) + i, self.port) for i in range(n)]
+        self.clients.extend(batch)
+        for c in batch:
+            c.start_connect(rcvbuf)
+        pending = {c for c in batch if c.sock is not None and not c.broken}
+        with selectors.DefaultSelector() as sel:
+            for c in pending:
+                assert c.sock is not None
+                sel.register(c.sock, selectors.EVENT_WRITE, c)
+            deadline = time.monotonic() + self.stall
+            while pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    for c in pending:
+                        c.stalled("connect() to complete", self.stall)
+                        c._drop()
+                    break
+                for key, _ in sel.select(left):
+                    c = key.data
+                    sel.unregister(key.fileobj)
+                    pending.discard(c)
+                    c.finish_connect()
+        return batch
+
+    def transfer(
+        self,
+        work: Sequence[tuple[Client, bytes, int]],
+        *,
+        total: float = 60.0,
+        write_chunk: int = _CHUNK,
+        read_chunk: int = _CHUNK,
+        until_eof: bool = False,
+        stall: float | None = None,
+    ) -> None:
+        """For each (client, payload, n): send the payload and read until ``n`` more
+        bytes came back (or until EOF with ``until_eof``).  Clients proceed concurrently.
+        Gives up after ``stall`` seconds without progress on any client, or ``total``
+        seconds overall, recording Stalled for every unfinished client."""
+        stall = self.stall if stall is None else stall
+        todo = {c: memoryview(p) for c, p, _ in work if c.open}
+        want = {c: c.received + n for c, _, n in work if c.open}
+        deadline = time.monotonic() + total
+        last_progress = time.monotonic()
+
+        def unfinished(c: Client) -> bool:
+            return c.open and not c.eof and (
+                bool(todo[c]) or c.received < want[c] or until_eof)
+
+        with selectors.DefaultSelector() as sel:
+            while active := [c for c in todo if unfinished(c)]:
+                for key in list(sel.get_map().values()):
+                    if key.data not in active:
+                        sel.unregister(key.fileobj)
+                for c in active:
+                    assert c.sock is not None
+                    ev = selectors.EVENT_WRITE if todo[c] else 0
+                    if c.received < want[c] or until_eof:
+                        ev |= selectors.EVENT_READ
+                    if c.sock in sel.get_map():
+                        sel.modify(c.sock, ev, c)
+                    else:
+                        sel.register(c.sock, ev, c)
+                now = time.monotonic()
+                left = min(deadline - now, last_progress + stall - now)
+                if left <= 0:
+                    for c in active:
+                        c.stalled(_waiting_for(c, todo[c], want[c], until_eof),
+                                  round(now - last_progress, 1))
+                    return
+                for key, mask in sel.select(left):
+                    c = key.data
+                    if mask & selectors.EVENT_READ and c.recv_some(read_chunk):
+                        last_progress = time.monotonic()
+                    if mask & selectors.EVENT_WRITE and c.open and todo[c]:
+                        n = c.send_some(todo[c][:write_chunk])
+                        if n:
+                            todo[c] = todo[c][n:]
+                            last_progress = time.monotonic()
+                    if c.eof or c.broken:
+                        last_progress = time.monotonic()
+
+    def read_until_eof(self, clients: Sequence[Client], total: float = 60.0) -> None:
+        self.transfer([(c, b"", 0) for c in clients], until_eof=True, total=total)
+
+    def close_all(self) -> None:
+        for c in self.clients:
+            c._drop()

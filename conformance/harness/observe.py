@@ -1,0 +1,74 @@
+"""What the harness can see of a running server from outside, through psutil.
+
+Every figure is summed over the server's whole process tree, so a server started through
+a shell script or one that forks is measured as a whole.  A process that vanishes while
+it is being measured simply stops counting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import psutil
+
+
+def _each(procs: Iterable[psutil.Process]) -> Iterable[psutil.Process]:
+    for p in procs:
+        if p.is_running():
+            yield p
+
+
+def open_fds(procs: Iterable[psutil.Process]) -> int:
+    """Open file descriptors (POSIX) or handles (Windows)."""
+    total = 0
+    for p in _each(procs):
+        try:
+            total += p.num_handles() if psutil.WINDOWS else p.num_fds()
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+def threads(procs: Iterable[psutil.Process]) -> int:
+    total = 0
+    for p in _each(procs):
+        try:
+            total += p.num_threads()
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+def cpu_seconds(procs: Iterable[psutil.Process]) -> float:
+    total = 0.0
+    for p in _each(procs):
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+def rss_bytes(procs: Iterable[psutil.Process]) -> int:
+    total = 0
+    for p in _each(procs):
+        try:
+            total += p.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+def tcp_sockets(procs: Iterable[psutil.Process]) -> list[tuple[int, int, str]]:
+    """(local port, remote port or 0, status) of every TCP socket the tree holds."""
+    found = []
+    for p in _each(procs):
+        try:
+            conns = p.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            continue
+        for c in conns:
+            remote = c.raddr.port if c.raddr else 0
+            found.append((c.laddr.port if c.laddr else 0, remote, c.status))
+    return found

@@ -1,0 +1,264 @@
+"""Start an implementation as a black-box process and always take it down again.
+
+Output: on POSIX the server's stdout is a pseudo-terminal in raw mode.  C's stdio (and
+most runtimes) buffer stdout fully when it is a pipe, so a textbook ``printf`` without
+``fflush`` would show nothing until 4 KiB accumulate; on a terminal stdout is
+line-buffered, which is what the student saw when they tried their server by hand.  Raw
+mode keeps the bytes exact (no CR inserted before LF).  Windows has no pty: there a
+server must flush, and the PRINT diagnosis says so.  Stderr is a pipe.
+
+Teardown: the server runs in a session (process group) of its own, carries a unique
+token in its environment, and on Linux the harness is a child subreaper, so even a
+server that double-forks and calls setsid() is found again as our descendant.  Teardown
+sends SIGKILL to everything so found; STOP clauses send SIGTERM/SIGINT themselves first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from types import TracebackType
+
+import psutil
+
+from conformance.harness import observe
+from conformance.harness.output import Capture
+from conformance.manifest import Implementation
+
+RUN_ENV = "IOCONFORM_RUN"  # shared by every server of one suite run: the last-resort sweep
+TOKEN_ENV = "IOCONFORM_TOKEN"  # unique per server process tree
+PORT_ENV = "IOCONFORM_PORT"
+
+_live: set[ServerProcess] = set()
+
+
+def run_id() -> str:
+    """This suite run's id, created once and inherited by xdist workers."""
+    if RUN_ENV not in os.environ:
+        os.environ[RUN_ENV] = uuid.uuid4().hex
+    return os.environ[RUN_ENV]
+
+
+def _become_subreaper() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _open_stdout() -> tuple[int, int]:
+    """(read end for the harness, write end for the server)."""
+    if os.name == "posix":
+        import tty
+
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        return master, slave
+    r, w = os.pipe()
+    return r, w
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class ServerProcess:
+    """One running implementation.  Use as a context manager."""
+
+    def __init__(self, impl: Implementation, port: int) -> None:
+        self.impl = impl
+        self.port = port
+        self.token = uuid.uuid4().hex
+        self.argv = impl.argv(port)
+        self._popen: subprocess.Popen[bytes] | None = None
+        self.stdout: Capture | None = None
+        self.stderr: Capture | None = None
+        self.started_at = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        _become_subreaper()
+        env = dict(os.environ)
+        env.update({PORT_ENV: str(self.port), TOKEN_ENV: self.token, RUN_ENV: run_id()})
+        out_r, out_w = _open_stdout()
+        err_r, err_w = os.pipe()
+        kwargs: dict[str, object] = {}
+        if os.name == "posix":
+            kwargs["start_new_session"] = True
+        else:
+            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+        try:
+            self._popen = subprocess.Popen(  # type: ignore[call-overload]
+                self.argv, cwd=self.impl.cwd, env=env, stdin=subprocess.DEVNULL,
+                stdout=out_w, stderr=err_w, close_fds=True, **kwargs,
+            )
+        except OSError:
+            for fd in (out_r, out_w, err_r, err_w):
+                os.close(fd)
+            raise
+        finally:
+            if self._popen is not None:
+                os.close(out_w)
+                os.close(err_w)
+        self.started_at = time.monotonic()
+        _live.add(self)
+        self.stdout = Capture(out_r)
+        self.stderr = Capture(err_r, head=1 << 20)
+
+    def __enter__(self) -> ServerProcess:
+        self.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.kill()
+
+    @property
+    def pid(self) -> int:
+        assert self._popen is not None
+        return self._popen.pid
+
+    def returncode(self) -> int | None:
+        return None if self._popen is None else self._popen.poll()
+
+    def alive(self) -> bool:
+        return self.returncode() is None
+
+    # -- observation -------------------------------------------------------------------
+    def tree(self) -> list[psutil.Process]:
+        """The server and every descendant, including re-parented (daemonised) ones."""
+        procs: dict[int, psutil.Process] = {}
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(self.pid)
+            procs[root.pid] = root
+            for p in root.children(recursive=True):
+                procs[p.pid] = p
+        with contextlib.suppress(psutil.Error):
+            for p in psutil.Process().children(recursive=True):
+                if p.pid not in procs and _has_token(p, TOKEN_ENV, self.token):
+                    procs[p.pid] = p
+        return list(procs.values())
+
+    def listening(self) -> bool:
+        return any(lp == self.port and st == psutil.CONN_LISTEN
+                   for lp, _, st in observe.tcp_sockets(self.tree()))
+
+    def wait_listening(self, timeout: float) -> bool:
+        """Poll until the port is in LISTEN state, the server exits, or time is up.
+
+        Watching the socket table has no side effect on the server, unlike a probe
+        connection, which a sequential server would take for its first client."""
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if self.listening():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)  # polling the kernel's socket table: there is no event
+        return False
+
+    def other_listening_ports(self) -> list[int]:
+        return sorted({lp for lp, _, st in observe.tcp_sockets(self.tree())
+                       if st == psutil.CONN_LISTEN and lp != self.port})
+
+    def output_tail(self, n: int = 8) -> str:
+        parts = []
+        for label, cap in (("stdout", self.stdout), ("stderr", self.stderr)):
+            lines = cap.tail_lines(n) if cap else []
+            body = "\n".join("    " + ln for ln in lines) if lines else "    (nothing)"
+            parts.append(f"  last {label} lines:\n{body}")
+        return "\n".join(parts)
+
+    # -- control -----------------------------------------------------------------------
+    def signal(self, sig: int) -> None:
+        if self._popen is not None and self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                self._popen.send_signal(sig)
+
+    def wait_exit(self, timeout: float) -> int | None:
+        assert self._popen is not None
+        try:
+            return self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def suspend(self) -> None:
+        for p in self.tree():
+            with contextlib.suppress(psutil.Error):
+                p.suspend()
+
+    def resume(self) -> None:
+        for p in self.tree():
+            with contextlib.suppress(psutil.Error):
+                p.resume()
+
+    def kill(self) -> None:
+        """SIGKILL the whole tree, reap it and stop the output readers.  Idempotent."""
+        if self._popen is None:
+            return
+        procs = self.tree()
+        if os.name == "posix":
+            with contextlib.suppress(OSError):
+                os.killpg(self._popen.pid, signal.SIGKILL)
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        psutil.wait_procs(procs, timeout=5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._popen.wait(5)
+        for cap in (self.stdout, self.stderr):
+            if cap is not None:
+                cap.stop()
+        _live.discard(self)
+
+
+def _has_token(p: psutil.Process, key: str, value: str) -> bool:
+    try:
+        return p.environ().get(key) == value
+    except psutil.Error:
+        return False
+
+
+def sweep(run: str | None = None) -> int:
+    """Kill every process of this suite run still alive (last resort); return how many."""
+    run = run or os.environ.get(RUN_ENV)
+    if not run:
+        return 0
+    me = os.getpid()
+    strays = [p for p in psutil.process_iter()
+              if p.pid != me and _has_token(p, RUN_ENV, run) and _is_server(p)]
+    for p in strays:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(strays, timeout=5)
+    return len(strays)
+
+
+def _is_server(p: psutil.Process) -> bool:
+    """Servers carry a token; the suite's own processes (xdist workers) do not."""
+    try:
+        return TOKEN_ENV in p.environ()
+    except psutil.Error:
+        return False
+
+
+@atexit.register
+def _kill_live() -> None:
+    for server in list(_live):
+        server.kill()

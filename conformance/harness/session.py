@@ -1,0 +1,137 @@
+"""What a clause check works with: one started server, a driver and a transcript.
+
+A check stimulates the server through the session and hands what it observed to the
+verifiers; it never reads raw sockets itself.  The session knows the service style, so
+``roundtrip`` means "send, then see it echoed" for echo servers and "send, then see it
+printed" for print servers.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.events import Transcript
+from conformance.harness import observe
+from conformance.harness.driver import Client, Driver
+from conformance.harness.process import ServerProcess
+from conformance.manifest import Implementation
+from conformance.matching import find_printed
+from conformance.models import MODELS, Model
+
+# Three disjoint alphabets: a payload of connection k never contains a byte of the
+# payloads of connections k+1 and k+2, so concurrent prints cannot be confused.
+_ALNUM = string.ascii_letters + string.digits
+_ALPHABETS = tuple(_ALNUM[i::3].encode() for i in range(3))
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Every bound the suite uses, scaled together by ``--timeout-scale``."""
+
+    startup: float = 10.0  # until the port is listening
+    stall: float = 5.0  # waiting without any progress
+    total: float = 60.0  # one bulk transfer
+    stop: float = 5.0  # until exit after SIGTERM/SIGINT
+    settle: float = 5.0  # until a resource count returns to its baseline
+
+    def scaled(self, k: float) -> Timing:
+        return Timing(*(v * k for v in (self.startup, self.stall, self.total, self.stop,
+                                          self.settle)))
+
+
+class Session:
+    def __init__(self, impl: Implementation, server: ServerProcess, timing: Timing,
+                 seed: str) -> None:
+        self.impl = impl
+        self.model: Model = MODELS[impl.model]
+        self.server = server
+        self.timing = timing
+        self.seed = seed
+        self.transcript = Transcript()
+        self.driver = Driver(server.port, self.transcript, timing.stall)
+        # Per connection: the stdout offset just after its last confirmed print.
+        self.printed_from: dict[int, int] = {}
+
+    @property
+    def echo(self) -> bool:
+        return self.impl.service == "echo"
+
+    # -- stimulus ----------------------------------------------------------------------
+    def payload(self, conn: int, n: int, tag: str = "") -> bytes:
+        """Deterministic bytes for connection ``conn``, from its own alphabet."""
+        rng = random.Random(f"{self.seed}/{tag}/{conn}/{n}")
+        alphabet = _ALPHABETS[conn % 3]
+        return bytes(rng.choice(alphabet) for _ in range(n))
+
+    def connect(self, n: int = 1, rcvbuf: int = 0) -> list[Client]:
+        return self.driver.connect(n, rcvbuf)
+
+    def connect_one(self) -> Client:
+        return self.connect(1)[0]
+
+    def send(self, work: Sequence[tuple[Client, bytes]], *, read_back: bool | None = None,
+             total: float | None = None, **kw: Any) -> None:
+        """Send each payload and, for an echo server, read its echo; all clients at once."""
+        back = self.echo if read_back is None else read_back
+        self.driver.transfer([(c, p, len(p) if back else 0) for c, p in work],
+                             total=self.timing.total if total is None else total, **kw)
+
+    def receive(self, work: Sequence[tuple[Client, int]], **kw: Any) -> None:
+        """Read ``n`` more bytes on each client (an echo of data sent earlier)."""
+        self.driver.transfer([(c, b"", n) for c, n in work], total=self.timing.total, **kw)
+
+    def roundtrip(self, work: Sequence[tuple[Client, bytes]], **kw: Any) -> None:
+        """``send``, then for a print server wait until every payload was printed."""
+        self.send(work, **kw)
+        if not self.echo:
+            for c, data in work:
+                self.wait_printed(c.conn, data)
+
+    def wait_printed(self, conn: int, data: bytes, timeout: float | None = None) -> bool:
+        """Wait until ``data`` appears on stdout after ``conn``'s last confirmed print."""
+        assert self.server.stdout is not None
+        start = self.printed_from.get(conn, 0)
+
+        def probe(out: bytearray) -> int | None:
+            n, end = find_printed(out, data, start)
+            return end if n == len(data) else None
+
+        end = self.server.stdout.wait(probe, self.timing.stall if timeout is None else timeout)
+        if end is None:
+            return False
+        self.printed_from[conn] = end
+        return True
+
+    def pause(self, seconds: float) -> None:
+        """A pause that is part of the stimulus (e.g. between writes), never a wait for
+        the server: those poll a condition with a deadline."""
+        time.sleep(seconds)
+
+    # -- observation -------------------------------------------------------------------
+    def fds(self) -> int:
+        return observe.open_fds(self.server.tree())
+
+    def threads(self) -> int:
+        return observe.threads(self.server.tree())
+
+    def cpu(self) -> float:
+        return observe.cpu_seconds(self.server.tree())
+
+    def rss(self) -> int:
+        return observe.rss_bytes(self.server.tree())
+
+    def settle(self, measure: str, target: int, timeout: float | None = None) -> int:
+        """Poll ``measure`` ('fds' or 'threads') until it is <= target or time is up;
+        return the last value seen."""
+        read = self.fds if measure == "fds" else self.threads
+        deadline = time.monotonic() + (self.timing.settle if timeout is None else timeout)
+        value = read()
+        while value > target and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling a counter the kernel updates; no event to wait on
+            value = read()
+        return value

@@ -1,0 +1,183 @@
+"""How an implementation under test is described: the ``ioconform.toml`` manifest.
+
+A manifest names the server, its model and service, the platforms it runs on and the
+command that starts it, with ``{port}`` where the port goes.  The suite finds the
+bundled reference servers through their manifests exactly as it finds a student's.
+Every error names the file and the key at fault.
+
+Schema (all keys but ``platforms``, ``cwd``, ``description``, ``xfail`` and
+``must_fail`` are required)::
+
+    name = "py-epoll-et"                      # letters, digits, '.', '_', '-'
+    model = "epoll-et"                        # see `ioconform list models`
+    service = "echo"                          # echo | print
+    platforms = ["linux"]                     # default: every platform of the model
+    command = ["{python}", "-m", "pkg.server", "{port}"]   # or one string, split like a shell
+    cwd = "."                                 # relative to the manifest's folder
+    description = "..."
+    [xfail]                                   # declared limitations: clause ID = reason
+    "CAPACITY-2" = "holds 1,000 connections at most"
+    must_fail = ["ET-1"]                      # mutants only: the clauses that must reject it
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from conformance.models import MODELS, PLATFORMS, SERVICES
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+MANIFEST_NAME = "ioconform.toml"
+_KEYS = {"name", "model", "service", "platforms", "command", "cwd", "description", "xfail",
+         "must_fail"}
+_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_CLAUSE_ID = re.compile(r"^[A-Z]+-[1-9][0-9]*$")
+
+
+class ManifestError(Exception):
+    """A manifest or command line that cannot describe a runnable implementation."""
+
+
+@dataclass(frozen=True)
+class Implementation:
+    name: str
+    model: str
+    service: str
+    platforms: frozenset[str]
+    command: tuple[str, ...]
+    cwd: Path
+    description: str = ""
+    xfail: Mapping[str, str] = field(default_factory=dict)
+    must_fail: tuple[str, ...] = ()
+    source: str = "command line"
+
+    def argv(self, port: int) -> list[str]:
+        return [a.replace("{port}", str(port)).replace("{python}", sys.executable)
+                for a in self.command]
+
+    def executable(self) -> str | None:
+        """The resolved program path, or None when it cannot be found."""
+        prog = self.argv(0)[0]
+        if os.sep in prog or (os.altsep and os.altsep in prog):
+            path = prog if os.path.isabs(prog) else str(self.cwd / prog)
+            return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+        return shutil.which(prog)
+
+
+def _fail(source: str, key: str, problem: str) -> ManifestError:
+    return ManifestError(f"{source}: key '{key}': {problem}")
+
+
+def _command(source: str, raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        try:
+            parts = shlex.split(raw)
+        except ValueError as e:
+            raise _fail(source, "command", f"cannot split {raw!r}: {e}") from None
+    elif isinstance(raw, list) and all(isinstance(a, str) for a in raw):
+        parts = list(raw)
+    else:
+        raise _fail(source, "command", "must be a string or a list of strings")
+    if not parts:
+        raise _fail(source, "command", "is empty")
+    if not any("{port}" in a for a in parts):
+        raise _fail(source, "command",
+                    "has no '{port}': the suite picks a free port for every run and must "
+                    "pass it to the server, e.g. command = \"./server {port}\"")
+    return tuple(parts)
+
+
+def parse(data: Mapping[str, Any], *, source: str, base: Path) -> Implementation:
+    """Validate one manifest table; ``base`` is the folder relative paths start from."""
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise _fail(source, unknown[0], f"unknown key (known keys: {', '.join(sorted(_KEYS))})")
+    for key in ("name", "model", "service", "command"):
+        if key not in data:
+            raise _fail(source, key, "is required")
+    name, model, service = data["name"], data["model"], data["service"]
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise _fail(source, "name", f"{name!r} must be letters, digits, '.', '_' or '-'")
+    if model not in MODELS:
+        raise _fail(source, "model", f"unknown model {model!r} (known: {', '.join(MODELS)})")
+    if service not in SERVICES:
+        raise _fail(source, "service", f"unknown service {service!r} (known: echo, print)")
+    platforms = data.get("platforms", sorted(MODELS[model].platforms))
+    if not isinstance(platforms, list) or not platforms or not set(platforms) <= set(PLATFORMS):
+        raise _fail(source, "platforms", f"{platforms!r} must be a non-empty list drawn from "
+                    f"{', '.join(PLATFORMS)}")
+    cwd = data.get("cwd", ".")
+    if not isinstance(cwd, str):
+        raise _fail(source, "cwd", "must be a string")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise _fail(source, "description", "must be a string")
+    xfail = data.get("xfail", {})
+    if not isinstance(xfail, dict) or not all(
+        isinstance(k, str) and _CLAUSE_ID.match(k) and isinstance(v, str) and v
+        for k, v in xfail.items()
+    ):
+        raise _fail(source, "xfail", "must be a table of CLAUSE-ID = \"reason\" entries")
+    must_fail = data.get("must_fail", [])
+    if not isinstance(must_fail, list) or not all(
+        isinstance(c, str) and _CLAUSE_ID.match(c) for c in must_fail
+    ):
+        raise _fail(source, "must_fail", "must be a list of clause IDs such as \"ET-1\"")
+    return Implementation(
+        name=name, model=model, service=service, platforms=frozenset(platforms),
+        command=_command(source, data["command"]), cwd=(base / cwd).resolve(),
+        description=description, xfail=dict(xfail), must_fail=tuple(must_fail), source=source,
+    )
+
+
+def load(path: str | os.PathLike[str]) -> Implementation:
+    p = Path(path)
+    if p.is_dir():
+        p = p / MANIFEST_NAME
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ManifestError(f"{p}: cannot read manifest: {e.strerror or e}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ManifestError(f"{p}: not valid TOML: {e}") from None
+    return parse(data, source=str(p), base=p.parent)
+
+
+def from_command(model: str, service: str, argv: Sequence[str], *, name: str = "cli",
+                 cwd: str = ".") -> Implementation:
+    """An implementation given on the command line (``ioconform check -- CMD {port}``)."""
+    return parse({"name": name, "model": model, "service": service, "command": list(argv)},
+                 source="command line", base=Path(cwd))
+
+
+def _bundle_dir() -> Path:
+    spec = find_spec("implementations")
+    if spec is None or not spec.submodule_search_locations:
+        raise ManifestError("the bundled 'implementations' package is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def bundled(*, mutants: bool = False) -> list[Implementation]:
+    """The reference servers (or the mutants) shipped with ioconform, sorted by name."""
+    folder = _bundle_dir() / ("mutants/manifests" if mutants else "manifests")
+    impls = [load(p) for p in sorted(folder.glob("*.toml"))]
+    names = [i.name for i in impls]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ManifestError(f"{folder}: duplicate implementation names {sorted(dupes)}")
+    return sorted(impls, key=lambda i: i.name)

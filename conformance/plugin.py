@@ -1,0 +1,216 @@
+"""The pytest plugin (entry point ``pytest11: ioconform``).
+
+It turns the contract into pytest items -- one per (implementation, clause) -- for the
+single test body in ``conformance/test_contract.py``, runs each through
+``conformance.runner`` and maps verdicts onto pytest outcomes:
+
+==========  =========================================================
+verdict     pytest outcome
+==========  =========================================================
+pass        passed
+fail        failed (the self-explaining diagnosis, no traceback)
+error       failed (with the harness traceback)
+skip, n/a   skipped, with the reason
+xfail       xfailed (the implementation declared the limitation)
+xpass       xpassed
+non-strict  xfailed with "SHOULD clause failed" (failed with --strict-should)
+==========  =========================================================
+
+The verdict itself travels in the report's ``user_properties`` so that it survives
+pytest-xdist, and the controller collects the results for ``--ioconform-json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import conformance.clauses  # noqa: F401  (registers the clauses)
+from conformance import runner, settings
+from conformance.clause import REGISTRY, Clause, Verdict, ordered
+from conformance.harness.process import run_id, sweep
+from conformance.harness.session import Timing
+from conformance.manifest import Implementation, ManifestError, bundled, load
+from conformance.models import MODELS
+
+_KEY = "ioconform"
+_SELECTION = pytest.StashKey[list[tuple[Implementation, Clause]]]()
+_OPTIONS = pytest.StashKey[runner.Options]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ioconform", "ioconform conformance suite")
+    group.addoption("--impl", action="append", default=[], metavar="NAME",
+                    help="run only this implementation (repeatable)")
+    group.addoption("--model", action="append", default=[], metavar="MODEL", dest="io_model",
+                    help=f"run only implementations of this model ({', '.join(MODELS)})")
+    group.addoption("--manifest", action="append", default=[], metavar="PATH",
+                    help="implementation manifest (ioconform.toml or its folder) instead of "
+                         "the bundled references (repeatable)")
+    group.addoption("--clause", action="append", default=[], metavar="ID",
+                    help="run only this clause or family, e.g. ECHO-2 or ECHO (repeatable)")
+    group.addoption("--mutants", action="store_true", default=False,
+                    help="run the bundled mutants (deliberately broken servers) instead of "
+                         "the references")
+    group.addoption("--ioconform-json", metavar="PATH", default=None,
+                    help="write every verdict as JSON to PATH")
+    group.addoption("--ioconform-progress", action="store_true", default=False,
+                    help=argparse.SUPPRESS)
+    settings.add_options(group, parser)
+
+
+def _implementations(config: pytest.Config) -> list[Implementation]:
+    try:
+        if paths := config.getoption("manifest"):
+            impls = [load(p) for p in paths]
+        else:
+            impls = bundled(mutants=config.getoption("mutants"))
+    except ManifestError as e:
+        raise pytest.UsageError(f"ioconform: {e}") from None
+    if names := config.getoption("impl"):
+        known = {i.name for i in impls}
+        if unknown := [n for n in names if n not in known]:
+            raise pytest.UsageError(f"ioconform: --impl: unknown implementation(s) "
+                                    f"{', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        impls = [i for i in impls if i.name in names]
+    if models := config.getoption("io_model"):
+        if unknown := [m for m in models if m not in MODELS]:
+            raise pytest.UsageError(f"ioconform: --model: unknown model(s) "
+                                    f"{', '.join(unknown)} (known: {', '.join(MODELS)})")
+        impls = [i for i in impls if i.model in models]
+    return impls
+
+
+def select_clauses(wanted: list[str]) -> list[Clause]:
+    """Clauses named by ID or family, in contract order; raises ValueError on unknowns."""
+    if not wanted:
+        return ordered()
+    families = {c.family for c in REGISTRY.values()}
+    if unknown := [w for w in wanted if w not in REGISTRY and w not in families]:
+        raise ValueError(f"unknown clause(s) or famil(ies) {', '.join(unknown)}")
+    return [c for c in ordered() if c.id in wanted or c.family in wanted]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "clause(id, family, level): the contract clause checked")
+    config.addinivalue_line("markers", "platform(*names): platforms the implementation runs on")
+    config.addinivalue_line("markers", "implementation(name, model, service): the server")
+    run_id()  # created before xdist starts workers, so they and the servers inherit it
+    _raise_fd_limit()
+    strict, _ = settings.resolve(config, "ioconform_strict")
+    scale, _ = settings.resolve(config, "ioconform_timeout_scale")
+    seed, _ = settings.resolve(config, "ioconform_seed")
+    config.stash[_OPTIONS] = runner.Options(strict=strict, timing=Timing().scaled(scale),
+                                            seed=seed)
+    config.pluginmanager.register(_Recorder(config), "ioconform-recorder")
+
+
+def _raise_fd_limit() -> None:
+    """CAPACITY clauses hold thousands of sockets on both ends; servers inherit this."""
+    if sys.platform == "win32":
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def _selection(config: pytest.Config) -> list[tuple[Implementation, Clause]]:
+    if _SELECTION not in config.stash:
+        try:
+            clauses = select_clauses(config.getoption("clause"))
+        except ValueError as e:
+            raise pytest.UsageError(f"ioconform: --clause: {e}") from None
+        config.stash[_SELECTION] = [(i, c) for i in _implementations(config) for c in clauses]
+    return config.stash[_SELECTION]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = []
+    for name in settings.SETTINGS:
+        value, source = settings.resolve(config, name)
+        lines.append(f"ioconform: {name.removeprefix('ioconform_')}={value} ({source})")
+    return lines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "ioconform_case" not in metafunc.fixturenames:
+        return
+    params = []
+    for impl, clause in _selection(metafunc.config):
+        marks = [pytest.mark.clause(clause.id, clause.family, clause.level.value),
+                 pytest.mark.platform(*sorted(impl.platforms)),
+                 pytest.mark.implementation(impl.name, impl.model, impl.service)]
+        if clause.id in impl.xfail:
+            marks.append(pytest.mark.xfail(reason=impl.xfail[clause.id], strict=False))
+        params.append(pytest.param((impl, clause), marks=marks, id=f"{impl.name}:{clause.id}"))
+    metafunc.parametrize("ioconform_case", params)
+
+
+@pytest.fixture
+def ioconform_check(request: pytest.FixtureRequest) -> object:
+    """Run the case and turn its verdict into the pytest outcome."""
+
+    def check(case: tuple[Implementation, Clause]) -> None:
+        impl, clause = case
+        result = runner.run(clause, impl, request.config.stash[_OPTIONS])
+        request.node.user_properties.append((_KEY, json.dumps(result.to_dict())))
+        _outcome(result)
+
+    return check
+
+
+def _outcome(result: runner.Result) -> None:
+    v = result.verdict
+    if v in (Verdict.PASS, Verdict.XPASS):
+        return
+    if v in (Verdict.SKIP, Verdict.NA):
+        pytest.skip(f"{v.value}: {result.detail}")
+    if v is Verdict.NON_STRICT:
+        pytest.xfail(f"SHOULD clause failed (a failure only with --strict-should)\n"
+                     f"{result.detail}")
+    pytest.fail(result.detail, pytrace=False)  # fail, xfail (via the marker) and error
+
+
+class _Recorder:
+    """Collects verdicts in the controlling process (xdist ships user_properties)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results: list[runner.Result] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, value in report.user_properties:
+            if key == _KEY and report.when == "call":
+                result = runner.Result.from_dict(json.loads(str(value)))
+                self.results.append(result)
+                if self.config.getoption("ioconform_progress"):
+                    self._progress(result)
+
+    def _progress(self, result: runner.Result) -> None:
+        if not sys.stderr.isatty():
+            return
+        done, total = len(self.results), len(_selection(self.config))
+        line = f"[{done:>4}/{total}] {result.impl:<24} {result.clause:<16} {result.verdict.value}"
+        sys.stderr.write("\r\x1b[K" + (line if done < total else ""))
+        sys.stderr.flush()
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput"):
+            return  # an xdist worker: the controller collects and writes
+        if sweep():
+            sys.stderr.write("ioconform: killed stray server processes left by this run\n")
+        if path := self.config.getoption("ioconform_json"):
+            position = {c.id: n for n, c in enumerate(ordered())}
+            results = sorted(self.results, key=lambda r: (r.impl, position.get(r.clause, 0)))
+            Path(path).write_text(json.dumps([r.to_dict() for r in results], indent=1),
+                                  encoding="utf-8")

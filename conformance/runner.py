@@ -1,0 +1,155 @@
+"""Run one clause against one implementation and settle its verdict.
+
+Every clause gets a server of its own, started fresh and killed afterwards: a verdict
+never depends on which clauses ran before, and a crash is attributed to the clause that
+caused it.  Starting a server costs tens of milliseconds, which parallel workers absorb.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+
+from conformance.clause import Clause, Failed, Level, Skipped, Verdict
+from conformance.harness.ports import free_port
+from conformance.harness.process import ServerProcess, describe_exit
+from conformance.harness.session import Session, Timing
+from conformance.manifest import Implementation
+from conformance.models import MODELS, current_platform
+
+DEFAULT_SEED = "ioconform-1"
+
+
+@dataclass(frozen=True)
+class Options:
+    strict: bool = False
+    timing: Timing = field(default_factory=Timing)
+    seed: str = DEFAULT_SEED
+
+
+@dataclass
+class Result:
+    impl: str
+    model: str
+    service: str
+    clause: str
+    family: str
+    level: str
+    verdict: Verdict
+    detail: str = ""
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["verdict"] = self.verdict.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> Result:
+        return cls(**{**d, "verdict": Verdict(d["verdict"])})  # type: ignore[arg-type]
+
+
+def not_applicable(clause: Clause, impl: Implementation) -> str | None:
+    if not clause.applies(MODELS[impl.model], impl.service):
+        return (f"{clause.id} applies to {clause.applies.describe()}; {impl.name} is "
+                f"{impl.model}/{impl.service}")
+    return None
+
+
+def unavailable(impl: Implementation) -> str | None:
+    here = current_platform()
+    if here not in impl.platforms:
+        return f"{impl.name} runs on {', '.join(sorted(impl.platforms))}, not on {here}"
+    if impl.executable() is None:
+        return f"{impl.name}: cannot find the program {impl.argv(0)[0]!r} (cwd {impl.cwd})"
+    return None
+
+
+def run(clause: Clause, impl: Implementation, options: Options) -> Result:
+    started = time.monotonic()
+    result = Result(impl.name, impl.model, impl.service, clause.id, clause.family,
+                    clause.level.value, Verdict.PASS)
+    if why := not_applicable(clause, impl):
+        result.verdict, result.detail = Verdict.NA, why
+    elif why := unavailable(impl):
+        result.verdict, result.detail = Verdict.SKIP, why
+    else:
+        result.verdict, result.detail = _check(clause, impl, options)
+    result.verdict, result.detail = _declared(clause, impl, options, result)
+    result.duration_s = round(time.monotonic() - started, 3)
+    return result
+
+
+def _check(clause: Clause, impl: Implementation, options: Options) -> tuple[Verdict, str]:
+    server = ServerProcess(impl, free_port())
+    try:
+        server.start()
+    except OSError as e:
+        return Verdict.ERROR, f"cannot start {server.argv!r}: {e}"
+    session = Session(impl, server, options.timing, options.seed)
+    try:
+        if not server.wait_listening(options.timing.startup):
+            raise _not_listening(server, options.timing.startup)
+        clause.check(session)
+        return Verdict.PASS, ""
+    except Failed as f:
+        return Verdict.FAIL, render(clause, f, server)
+    except Skipped as e:
+        return Verdict.SKIP, str(e)
+    except Exception:  # a bug in the suite: report it, never mistake it for a verdict
+        return Verdict.ERROR, (f"{clause.id}: the harness failed (this is a bug in "
+                               f"ioconform, not in the server)\n{traceback.format_exc()}")
+    finally:
+        session.driver.close_all()
+        server.kill()
+
+
+def _declared(clause: Clause, impl: Implementation, options: Options,
+              result: Result) -> tuple[Verdict, str]:
+    """Apply the implementation's declared limitations and the SHOULD leniency."""
+    v, detail = result.verdict, result.detail
+    if clause.id in impl.xfail and v in (Verdict.PASS, Verdict.FAIL):
+        reason = impl.xfail[clause.id]
+        if v is Verdict.FAIL:
+            return Verdict.XFAIL, f"declared limitation: {reason}\n{detail}"
+        return Verdict.XPASS, f"declared to fail ({reason}) but passed"
+    if v is Verdict.FAIL and clause.level is Level.SHOULD and not options.strict:
+        return Verdict.NON_STRICT, detail
+    return v, detail
+
+
+def _not_listening(server: ServerProcess, timeout: float) -> Failed:
+    code = server.returncode()
+    if code is not None:
+        actual = f"the server {describe_exit(code)} before listening"
+    else:
+        actual = f"nothing is listening on port {server.port} after {timeout:g} s"
+        if others := server.other_listening_ports():
+            actual += f"; the server listens on port(s) {', '.join(map(str, others))} instead"
+    return Failed(f"the server did not start listening on port {server.port}",
+                  expected=f"a socket listening on 127.0.0.1:{server.port} within {timeout:g} s",
+                  actual=actual, details=(f"command: {' '.join(server.argv)}",),
+                  hint="""pass the port on the command line ({port} in the manifest's command)
+                  and check that socket(), bind() and listen() succeed""")
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def render(clause: Clause, f: Failed, server: ServerProcess) -> str:
+    """The self-explaining failure text: clause, requirement, expected vs actual, the
+    evidence, the server's state and last output, and one hint."""
+    lines = [f"{clause.id} ({clause.level.value}): {clause.requirement}",
+             f"  problem:  {f.summary}"]
+    if f.expected:
+        lines.append(f"  expected: {f.expected}")
+    if f.actual:
+        lines.append(f"  actual:   {f.actual}")
+    lines += [f"  {d}" if not d.startswith("  ") else d for d in f.details]
+    state = describe_exit(server.returncode())
+    lines.append(f"  server:   {state} (pid {server.pid}, port {server.port})")
+    lines.append(server.output_tail())
+    lines.append(f"  hint:     {_norm(f.hint or clause.hint)}")
+    return "\n".join(lines)

@@ -1,0 +1,87 @@
+"""Every ioconform setting, resolved in one place, with errors that name their source.
+
+Precedence: command line, then environment variable, then the ini file (``[pytest]``
+section or ``[tool.pytest.ini_options]``), then the default.  Help texts are written
+once here and shared by the command-line option and the ini setting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # the ini name; the option is --name with '_' as '-' minus the prefix
+    option: str
+    env: str
+    help: str
+    parse: Callable[[str], Any]
+    default: Any
+
+
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"must be a positive number, got {text!r}")
+    return value
+
+
+SETTINGS = {
+    s.name: s for s in (
+        Setting("ioconform_strict", "--strict-should", "IOCONFORM_STRICT",
+                "count failed SHOULD clauses as failures (verdict 'fail' instead of "
+                "'non-strict')", _flag, False),
+        Setting("ioconform_timeout_scale", "--timeout-scale", "IOCONFORM_TIMEOUT_SCALE",
+                "multiply every deadline (startup, stall, stop ...) by this factor, for "
+                "slow machines", _positive, 1.0),
+        Setting("ioconform_seed", "--ioconform-seed", "IOCONFORM_SEED",
+                "seed of every generated payload; the same seed gives every run and every "
+                "implementation the same cases", str, "ioconform-1"),
+    )
+}
+
+
+def add_options(group: Any, parser: pytest.Parser) -> None:
+    for s in SETTINGS.values():
+        if s.parse is _flag:
+            group.addoption(s.option, action="store_true", default=None, help=s.help,
+                            dest=s.name)
+        else:
+            group.addoption(s.option, default=None, help=f"{s.help} (env {s.env})",
+                            dest=s.name)
+        parser.addini(s.name, help=s.help, default=None)
+
+
+def resolve(config: pytest.Config, name: str) -> tuple[Any, str]:
+    """(value, where it came from)."""
+    s = SETTINGS[name]
+    candidates: list[tuple[Any, str]] = [
+        (config.getoption(s.name), f"command line {s.option}"),
+        (os.environ.get(s.env), f"environment variable {s.env}"),
+        (config.getini(s.name), f"ini setting {s.name}"),
+    ]
+    for raw, source in candidates:
+        if raw is None or raw == "" or raw == []:
+            continue
+        if isinstance(raw, bool):
+            return raw, source
+        try:
+            return s.parse(str(raw)), source
+        except ValueError as e:
+            raise pytest.UsageError(f"ioconform: {source}: {e}") from None
+    return s.default, "default"

@@ -1,0 +1,119 @@
+"""Plumbing shared by the reference servers: the command line, the listening socket, the
+stdout format, the exit on SIGTERM or Ctrl-C, and ``Conn``, the per-client state of the
+single-threaded multiplexing servers.  When to read and when to write is not decided here:
+that is what each model's module is about.
+"""
+
+import argparse
+import contextlib
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from typing import NamedTuple
+
+# Per-connection limit on echo bytes received but not yet sent back.  Above it a server stops
+# reading that client until its output drains: the data waits in kernel buffers and TCP flow
+# control slows the client, so memory stays bounded when a client sends but does not read.
+HIGH_WATER = 64 * 1024
+
+
+class Options(NamedTuple):
+    port: int
+    echo: bool  # --service echo (True) or print (False)
+    bufsize: int
+    host: str
+
+
+def _parse_args(description: str) -> Options:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("port", type=int, help="TCP port to listen on")
+    parser.add_argument("--service", choices=("echo", "print"), default="echo",
+                        help="echo: send every byte back and print it; print: only print it")
+    parser.add_argument("--bufsize", type=int, default=255,
+                        help="bytes per recv() (default 255, like the seed: partial reads happen)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    ns = parser.parse_args()
+    if ns.bufsize < 1:
+        parser.error("--bufsize must be at least 1")
+    return Options(ns.port, ns.service == "echo", ns.bufsize, ns.host)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    if sys.platform != "win32":
+        # So that a restarted server does not fail with EADDRINUSE while its previous run's
+        # connections sit in TIME_WAIT.  Not on Windows: there SO_REUSEADDR lets another
+        # process bind our very port (the safe option there is SO_EXCLUSIVEADDRUSE).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    # The seed's listen(fd, 1) drops the SYNs of a connect burst: those clients wait 1 s or more.
+    sock.listen(socket.SOMAXCONN)
+    return sock
+
+
+def emit(chunk: bytes) -> None:
+    """The seed's ``printf("%s\\n", buf)``, binary-safe: bytes as received, NUL included."""
+    # A reader gone from our stdout must not stop the echo, nor pass for a client socket error.
+    with contextlib.suppress(BrokenPipeError):
+        sys.stdout.buffer.write(chunk + b"\n")  # one write: threads' lines never interleave
+        sys.stdout.buffer.flush()
+
+
+class Conn:
+    """One client of a single-threaded multiplexing server: its socket and what it is owed."""
+
+    __slots__ = ("echo", "eof", "interest", "out", "sock")
+
+    def __init__(self, sock: socket.socket, echo: bool) -> None:
+        sock.setblocking(False)  # explicitly: what accept() hands back differs between OSes
+        self.sock = sock
+        self.echo = echo
+        self.out = bytearray()  # received, not yet sent back
+        self.eof = False  # the client has shut down its sending side
+        self.interest = 0  # event mask registered with poll/epoll, to skip needless modify()
+
+    @property
+    def wants_read(self) -> bool:
+        # After EOF a socket stays readable forever: reading on would spin a level-triggered loop.
+        return not self.eof and len(self.out) <= HIGH_WATER
+
+    @property
+    def wants_write(self) -> bool:
+        return bool(self.out)
+
+    @property
+    def finished(self) -> bool:
+        """EOF seen and everything echoed: time to close (a half-closed client gets its echo)."""
+        return self.eof and not self.out
+
+    def receive(self, bufsize: int) -> bool:
+        """One recv(); False when the kernel had nothing (EAGAIN).  Other OSErrors propagate."""
+        try:
+            chunk = self.sock.recv(bufsize)
+        except BlockingIOError:
+            return False
+        if chunk:
+            emit(chunk)
+            if self.echo:
+                self.out += chunk
+        self.eof = not chunk
+        return True
+
+    def flush(self) -> bool:
+        """One send() of pending output; False when the kernel took nothing (EAGAIN)."""
+        try:
+            sent = self.sock.send(self.out)
+        except BlockingIOError:
+            return False
+        del self.out[:sent]  # a short send is normal: the rest stays queued, in order
+        return sent > 0
+
+
+def run(main: Callable[[Options], None], description: str) -> None:
+    """Parse the command line and run ``main`` until SIGTERM or Ctrl-C: a quiet exit, status 0."""
+    options = _parse_args(description)
+    # SIGTERM acts as Ctrl-C: KeyboardInterrupt unwinds the `with` blocks, closing the sockets.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with contextlib.suppress(KeyboardInterrupt):
+        main(options)
