@@ -11,51 +11,86 @@ output of another client cannot be mistaken for this one's.
 
 from __future__ import annotations
 
-_PROBES = (64, 32, 16, 8, 4, 2, 1)
+_PROBES = (64, 16, 4, 1)
 
 
-def _run(hay: bytes | bytearray, at: int, needle: bytes, j: int) -> int:
-    """Length of the common run of hay[at:] and needle[j:]."""
-    n = 0
+def _lcp(hay: bytes | bytearray, at: int, needle: bytes, j: int) -> int:
+    """Length of the common prefix of hay[at:] and needle[j:], galloping so that a long
+    run costs a few slice comparisons, not a Python loop per byte."""
     limit = min(len(hay) - at, len(needle) - j)
-    # Compare in blocks first: payloads of a megabyte are common.
-    while n + 4096 <= limit and hay[at + n: at + n + 4096] == needle[j + n: j + n + 4096]:
-        n += 4096
-    while n < limit and hay[at + n] == needle[j + n]:
-        n += 1
-    return n
+    good, step = 0, 16
+    while good < limit:
+        size = min(step, limit - good)
+        if hay[at + good: at + good + size] != needle[j + good: j + good + size]:
+            lo, hi = good, good + size  # the mismatch lies in [lo, hi)
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if hay[at + lo: at + mid] == needle[j + lo: j + mid]:
+                    lo = mid
+                else:
+                    hi = mid
+            return lo
+        good += size
+        step *= 2
+    return good
 
 
-def _locate(hay: bytes | bytearray, needle: bytes, j: int, lo: int, hi: int) -> int:
-    """Leftmost position in hay[lo:hi] of the longest probe prefix of needle[j:]."""
-    for size in _PROBES:
-        size = min(size, len(needle) - j)
-        q = hay.find(needle[j: j + size], lo, hi + size)
-        if q >= 0:
-            return q
-    return -1
+def _next_run(hay: bytes | bytearray, needle: bytes, j: int, lo: int,
+              hi: int) -> tuple[int, int]:
+    """(position, length) of the run of needle[j:] that continues the match in
+    hay[lo:hi]: the leftmost one that ends where a printed chunk ends (at a line break,
+    the end of the output, or the end of the needle); failing that, the longest."""
+    best_q, best_n = -1, 0
+    q = hay.find(needle[j: j + 1], lo, hi)
+    while q >= 0:
+        n = _lcp(hay, q, needle, j)
+        end = q + n
+        if end == len(hay) or hay[end] == 0x0A or j + n == len(needle):
+            return q, n
+        if n > best_n:
+            best_q, best_n = q, n
+        q = hay.find(needle[j: j + 1], q + 1, hi)
+    return best_q, best_n
 
 
-def find_printed(hay: bytes | bytearray, needle: bytes, start: int = 0,
-                 max_gap: int = 128) -> tuple[int, int]:
-    """(bytes of ``needle`` found in order, position in ``hay`` just after them).
-
-    The needle was printed whole when the first number equals ``len(needle)``."""
-    if not needle:
-        return 0, start
-    at = _locate(hay, needle, 0, start, len(hay))
-    if at < 0:
-        return 0, start
-    j = 0
+def _follow(hay: bytes | bytearray, needle: bytes, at: int, max_gap: int) -> tuple[int, int]:
+    """Greedy match of the whole needle as runs starting at ``at``."""
+    j, n = 0, _lcp(hay, at, needle, 0)
     while True:
-        n = _run(hay, at, needle, j)
         j, at = j + n, at + n
         if j == len(needle):
             return j, at
-        q = _locate(hay, needle, j, at, at + max_gap)
-        if q <= at or b"\n" not in hay[at:q]:
+        # The next run must start after a line break within max_gap bytes.
+        nl = hay.find(b"\n", at, at + max_gap)
+        if nl < 0:
+            return j, at
+        q, n = _next_run(hay, needle, j, nl + 1, at + max_gap + 1)
+        if q < 0:
             return j, at
         at = q
+
+
+def find_printed(hay: bytes | bytearray, needle: bytes, start: int = 0,
+                 max_gap: int = 128, anchors: int = 256) -> tuple[int, int]:
+    """(bytes of ``needle`` found in order, position in ``hay`` just after them).
+
+    The needle was printed whole when the first number equals ``len(needle)``.  Start
+    positions are tried longest exact prefix first, at most ``anchors`` of each size."""
+    best = (0, start)
+    if not needle:
+        return best
+    for size in sorted({min(size, len(needle)) for size in _PROBES}, reverse=True):
+        probe = needle[:size]
+        q = hay.find(probe, start)
+        for _ in range(anchors):
+            if q < 0:
+                break
+            found = _follow(hay, needle, q, max_gap)
+            if found[0] == len(needle):
+                return found
+            best = max(best, found, key=lambda f: f[0])
+            q = hay.find(probe, q + 1)
+    return best
 
 
 def first_difference(expected: bytes, actual: bytes) -> int | None:

@@ -6,8 +6,10 @@ import signal
 
 from conformance.clause import Failed, Level, clause
 from conformance.clauses import verify
+from conformance.harness.driver import Client
 from conformance.harness.process import ServerProcess, describe_exit
 from conformance.harness.session import Session
+from conformance.models import Concurrency
 
 
 @clause("START-1", Level.MUST, """
@@ -23,12 +25,19 @@ def start_listens(s: Session) -> None:
     verify.served(s, [(c, s.payload(0, 16))])
 
 
-def _stop(s: Session, sig: signal.Signals, how: str) -> None:
+def _connected_and_served(s: Session) -> list[Client]:
+    """Two connected clients, as many of them served as the model serves at once."""
     clients = s.connect(2)
     verify.connected(s, clients)
-    work = [(c, s.payload(c.conn, 32)) for c in clients]
+    concurrent = s.model.concurrency is Concurrency.CONCURRENT
+    work = [(c, s.payload(c.conn, 32)) for c in (clients if concurrent else clients[:1])]
     s.roundtrip(work)
     verify.served(s, work)
+    return clients
+
+
+def _stop(s: Session, sig: signal.Signals, how: str) -> None:
+    clients = _connected_and_served(s)
     s.server.signal(sig)
     code = s.server.wait_exit(s.timing.stop)
     if code is None:
@@ -66,10 +75,7 @@ def stop_sigint(s: Session) -> None:
     hint="""set SO_REUSEADDR on the listening socket before bind(); without it the
     connections the old server closed block the port for a minute or more""")
 def stop_port_reusable(s: Session) -> None:
-    clients = s.connect(2)
-    work = [(c, s.payload(c.conn, 32)) for c in clients]
-    s.roundtrip(work)
-    verify.served(s, work)
+    _connected_and_served(s)
     s.server.signal(signal.SIGTERM)
     if s.server.wait_exit(s.timing.stop) is None:
         s.server.kill()

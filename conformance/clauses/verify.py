@@ -84,11 +84,16 @@ def echoed(s: Session, work: Sequence[tuple[Client, bytes]], hint: str = "") -> 
 def printed(s: Session, work: Sequence[tuple[Client, bytes]], hint: str = "") -> None:
     """Each client's bytes appeared on stdout, in order (chunked as recv() returned them)."""
     assert s.server.stdout is not None
-    out = s.server.stdout.data()
     for c, payload in work:
-        n, _ = find_printed(out, payload)
-        if n == len(payload):
+        def whole(out: bytearray, payload: bytes = payload) -> bool | None:
+            if len(out) < len(payload):
+                return None
+            return True if find_printed(out, payload)[0] == len(payload) else None
+
+        # The output may still be on its way through the pty: allow it a short while.
+        if s.server.stdout.wait(whole, s.timing.stall / 5):
             continue
+        n, _ = find_printed(s.server.stdout.data(), payload)
         details = [f"connection #{c.conn}: sent {size(c.sent)}; the first {size(n)} "
                    f"appear on stdout, then byte {n} ({hex_context(payload, n)}) is missing",
                    f"stdout holds {size(s.server.stdout.total)} in all"]

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 from conformance.events import (
     Closed,
-    ConnectFailed,
     Connected,
+    ConnectFailed,
     Eof,
     Received,
     Reset,

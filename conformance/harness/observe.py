@@ -7,6 +7,7 @@ it is being measured simply stops counting.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 import psutil
@@ -22,20 +23,16 @@ def open_fds(procs: Iterable[psutil.Process]) -> int:
     """Open file descriptors (POSIX) or handles (Windows)."""
     total = 0
     for p in _each(procs):
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             total += p.num_handles() if psutil.WINDOWS else p.num_fds()
-        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-            pass
     return total
 
 
 def threads(procs: Iterable[psutil.Process]) -> int:
     total = 0
     for p in _each(procs):
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             total += p.num_threads()
-        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-            pass
     return total
 
 
@@ -53,10 +50,8 @@ def cpu_seconds(procs: Iterable[psutil.Process]) -> float:
 def rss_bytes(procs: Iterable[psutil.Process]) -> int:
     total = 0
     for p in _each(procs):
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             total += p.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-            pass
     return total
 
 

@@ -21,12 +21,13 @@ from conformance.harness.driver import Client, Driver
 from conformance.harness.process import ServerProcess
 from conformance.manifest import Implementation
 from conformance.matching import find_printed
-from conformance.models import MODELS, Model
+from conformance.models import MODELS, Concurrency, Model
 
 # Three disjoint alphabets: a payload of connection k never contains a byte of the
 # payloads of connections k+1 and k+2, so concurrent prints cannot be confused.
 _ALNUM = string.ascii_letters + string.digits
 _ALPHABETS = tuple(_ALNUM[i::3].encode() for i in range(3))
+_TABLES = tuple(bytes(a[b % len(a)] for b in range(256)) for a in _ALPHABETS)
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,7 @@ class Session:
     def payload(self, conn: int, n: int, tag: str = "") -> bytes:
         """Deterministic bytes for connection ``conn``, from its own alphabet."""
         rng = random.Random(f"{self.seed}/{tag}/{conn}/{n}")
-        alphabet = _ALPHABETS[conn % 3]
-        return bytes(rng.choice(alphabet) for _ in range(n))
+        return rng.randbytes(n).translate(_TABLES[conn % 3])
 
     def connect(self, n: int = 1, rcvbuf: int = 0) -> list[Client]:
         return self.driver.connect(n, rcvbuf)
@@ -98,6 +98,8 @@ class Session:
         start = self.printed_from.get(conn, 0)
 
         def probe(out: bytearray) -> int | None:
+            if len(out) - start < len(data):
+                return None  # cannot be complete yet: skip the search
             n, end = find_printed(out, data, start)
             return end if n == len(data) else None
 
@@ -106,6 +108,16 @@ class Session:
             return False
         self.printed_from[conn] = end
         return True
+
+    def serve_in_turn(self, work: Sequence[tuple[Client, bytes]]) -> None:
+        """Round trips on all clients: at once for concurrent models; for sequential ones
+        each client is served and closed before the next, as such a server requires."""
+        if self.model.concurrency is Concurrency.CONCURRENT:
+            self.roundtrip(work)
+            return
+        for c, data in work:
+            self.roundtrip([(c, data)])
+            c.close("fin")
 
     def pause(self, seconds: float) -> None:
         """A pause that is part of the stimulus (e.g. between writes), never a wait for
