@@ -200,16 +200,28 @@ class Driver:
         read_chunk: int = _CHUNK,
         until_eof: bool = False,
         stall: float | None = None,
+        lazy_read: float = 0.0,
     ) -> None:
         """For each (client, payload, n): send the payload and read until ``n`` more
         bytes came back (or until EOF with ``until_eof``).  Clients proceed concurrently.
         Gives up after ``stall`` seconds without progress on any client, or ``total``
-        seconds overall, recording Stalled for every unfinished client."""
+        seconds overall, recording Stalled for every unfinished client.
+
+        With ``lazy_read`` a client reads only once it has more to send and its send
+        has made no progress for that many seconds (or it has sent everything): the
+        kernel buffers between client and server fill up first, so the server's
+        send() must come back short or with EAGAIN."""
         stall = self.stall if stall is None else stall
         todo = {c: memoryview(p) for c, p, _ in work if c.open}
         want = {c: c.received + n for c, _, n in work if c.open}
         deadline = time.monotonic() + total
         last_progress = time.monotonic()
+        last_send = dict.fromkeys(todo, last_progress)
+
+        def reads_now(c: Client, now: float) -> bool:
+            if not (c.received < want[c] or until_eof):
+                return False
+            return not (lazy_read and todo[c] and now - last_send[c] < lazy_read)
 
         def unfinished(c: Client) -> bool:
             return c.open and not c.eof and (
@@ -220,17 +232,19 @@ class Driver:
                 for key in list(sel.get_map().values()):
                     if key.data not in active:
                         sel.unregister(key.fileobj)
+                now = time.monotonic()
                 for c in active:
                     assert c.sock is not None
                     ev = selectors.EVENT_WRITE if todo[c] else 0
-                    if c.received < want[c] or until_eof:
+                    if reads_now(c, now):
                         ev |= selectors.EVENT_READ
                     if c.sock in sel.get_map():
                         sel.modify(c.sock, ev, c)
                     else:
                         sel.register(c.sock, ev, c)
-                now = time.monotonic()
                 left = min(deadline - now, last_progress + stall - now)
+                if lazy_read:
+                    left = min(left, lazy_read)
                 if left <= 0:
                     for c in active:
                         c.stalled(_waiting_for(c, todo[c], want[c], until_eof),
@@ -244,7 +258,7 @@ class Driver:
                         n = c.send_some(todo[c][:write_chunk])
                         if n:
                             todo[c] = todo[c][n:]
-                            last_progress = time.monotonic()
+                            last_progress = last_send[c] = time.monotonic()
                     if c.eof or c.broken:
                         last_progress = time.monotonic()
 
