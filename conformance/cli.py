@@ -1,0 +1,282 @@
+"""The ``ioconform`` command: run, check and list.
+
+Exit status: 0 every MUST clause passed; 1 conformance failures; 2 usage or manifest
+errors; 3 harness errors; 130 interrupted (Ctrl-C).  The commands, their flags and the
+JSON report's fields are a stable interface: graders script against them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import conformance.clauses  # noqa: F401  (registers the clauses)
+from conformance import __version__, report
+from conformance.clause import Clause, Verdict
+from conformance.harness.process import sweep
+from conformance.manifest import Implementation, ManifestError, bundled, from_command, load
+from conformance.models import MODELS, SERVICES, current_platform
+from conformance.plugin import select_clauses
+from conformance.runner import DEFAULT_SEED, Result, unavailable
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class UsageError(Exception):
+    pass
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--clause", action="append", default=[], metavar="ID",
+                   help="check only this clause or family, e.g. ECHO-2 or ECHO (repeatable)")
+    p.add_argument("--strict", action="store_true",
+                   help="failed SHOULD clauses and unexpected passes count as failures")
+    p.add_argument("--json", metavar="FILE", help="write the JSON report to FILE")
+    p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report to FILE")
+    p.add_argument("-n", "--workers", default="auto", metavar="N",
+                   help="parallel workers (pytest-xdist); 'auto' = one per CPU, 0 = none")
+    p.add_argument("--timeout-scale", type=float, default=None, metavar="X",
+                   help="multiply every deadline by X (slow machines)")
+    p.add_argument("--seed", default=DEFAULT_SEED,
+                   help="seed of the generated payloads (default: %(default)s)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print the matrix and the summary only, not the failure details")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ioconform", description="Conformance suite for TCP servers written in the "
+        "classic I/O models.", epilog="exit status: 0 conforming, 1 conformance failures, "
+        "2 usage or manifest error, 3 harness error, 130 interrupted")
+    parser.add_argument("--version", action="version", version=f"ioconform {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="check the bundled reference servers (or the mutants)")
+    run.add_argument("--impl", action="append", default=[], metavar="NAME",
+                     help="only this implementation (repeatable)")
+    run.add_argument("--model", action="append", default=[], choices=list(MODELS),
+                     help="only implementations of this model (repeatable)")
+    run.add_argument("--mutants", action="store_true",
+                     help="the deliberately broken servers instead of the references")
+    _common(run)
+
+    check = sub.add_parser(
+        "check", help="check one server: from its manifest, or from a command line",
+        usage="ioconform check [options] MANIFEST\n"
+              "       ioconform check [options] --model M --service S -- CMD ARG... {port}")
+    check.add_argument("manifest", nargs="?", help="ioconform.toml, or the folder holding it")
+    check.add_argument("--model", choices=list(MODELS), help="the server's I/O model")
+    check.add_argument("--service", choices=list(SERVICES), help="echo or print")
+    check.add_argument("--name", default="server", help="a name for the report")
+    _common(check)
+
+    lst = sub.add_parser("list", help="print the models, the contract and the implementations")
+    lst.add_argument("what", nargs="?", default="all",
+                     choices=("all", "models", "clauses", "impls"))
+    lst.add_argument("--markdown", action="store_true",
+                     help="print the contract as Markdown (docs/CONTRACT.md)")
+    lst.add_argument("--mutants", action="store_true", help="list the mutants too")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, command = argv[:i], argv[i + 1:]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            return _list(args)
+        if args.command == "run":
+            if command:
+                raise UsageError("'run' takes no command after '--' (did you mean 'check'?)")
+            return _run(args)
+        return _check(args, command)
+    except (UsageError, ManifestError) as e:
+        print(f"ioconform: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# -- list ---------------------------------------------------------------------------------
+def _list(args: argparse.Namespace) -> int:
+    if args.markdown:
+        sys.stdout.write(report.contract_markdown())
+        return EXIT_OK
+    if args.what in ("all", "models"):
+        print("Models")
+        for m in MODELS.values():
+            print(f"  {m.name:<12} {m.triggering.value:<10} {m.concurrency.value:<11} "
+                  f"{', '.join(sorted(m.platforms)):<22} {m.summary}")
+    if args.what in ("all", "clauses"):
+        print(f"\nClauses ({len(select_clauses([]))})" if args.what == "all" else "Clauses")
+        print(report.contract_text())
+    if args.what in ("all", "impls"):
+        print("\nImplementations" if args.what == "all" else "Implementations")
+        impls = bundled() + (bundled(mutants=True) if args.mutants else [])
+        for i in impls:
+            why = unavailable(i)
+            print(f"  {i.name:<26} {i.model:<12} {i.service:<6} "
+                  f"{'available' if why is None else 'unavailable: ' + why}")
+    return EXIT_OK
+
+
+# -- run / check --------------------------------------------------------------------------
+def _run(args: argparse.Namespace) -> int:
+    impls = bundled(mutants=args.mutants)
+    if args.impl:
+        known = {i.name for i in impls}
+        if unknown := [n for n in args.impl if n not in known]:
+            raise UsageError(f"unknown implementation(s) {', '.join(unknown)}; "
+                             f"`ioconform list impls` shows them")
+        impls = [i for i in impls if i.name in args.impl]
+    if args.model:
+        impls = [i for i in impls if i.model in args.model]
+    here = current_platform()
+    impls = [i for i in impls if here in i.platforms]
+    if not impls:
+        raise UsageError(f"no implementation selected runs on {here}")
+    extra = ["--mutants"] if args.mutants else []
+    for i in impls:
+        extra += ["--impl", i.name]
+    return _execute("run", impls, args, extra)
+
+
+def _check(args: argparse.Namespace, command: list[str]) -> int:
+    if command:
+        if args.manifest:
+            raise UsageError("give either a manifest or a command after '--', not both")
+        if not args.model or not args.service:
+            raise UsageError("a command line needs --model and --service")
+        impl = from_command(args.model, args.service, command, name=args.name,
+                            cwd=os.getcwd())
+    elif args.manifest:
+        if args.model or args.service:
+            raise UsageError("--model and --service go with a command after '--'; a "
+                             "manifest names its own")
+        impl = load(args.manifest)
+    else:
+        raise UsageError("nothing to check: give a manifest, or --model, --service and "
+                         "a command after '--'")
+    if current_platform() not in impl.platforms:
+        raise UsageError(f"{impl.name} runs on {', '.join(sorted(impl.platforms))}, not on "
+                         f"{current_platform()}")
+    if impl.executable() is None:
+        raise UsageError(f"{impl.source}: cannot find the program {impl.argv(0)[0]!r} "
+                         f"(looked in PATH and relative to {impl.cwd})")
+    return _execute("check", [impl], args, [])
+
+
+def _toml_manifest(impl: Implementation, folder: Path) -> Path:
+    """A manifest for an implementation given on the command line (JSON strings are
+    valid TOML basic strings)."""
+    q = json.dumps
+    lines = [f"name = {q(impl.name)}", f"model = {q(impl.model)}",
+             f"service = {q(impl.service)}", f"cwd = {q(str(impl.cwd))}",
+             f"command = [{', '.join(q(a) for a in impl.command)}]"]
+    path = folder / "ioconform.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _workers(spec: str, cases: int) -> int:
+    if spec == "auto":
+        return max(1, min(os.cpu_count() or 1, cases))
+    try:
+        n = int(spec)
+    except ValueError:
+        raise UsageError(f"--workers: expected a number or 'auto', got {spec!r}") from None
+    if n < 0:
+        raise UsageError("--workers must be 0 or more")
+    return n
+
+
+def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
+             extra: list[str]) -> int:
+    try:
+        clauses: list[Clause] = select_clauses(args.clause)
+    except ValueError as e:
+        raise UsageError(f"--clause: {e}") from None
+    workers = _workers(args.workers, len(impls) * len(clauses))
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ioconform-") as tmp:
+        folder = Path(tmp)
+        if name == "check":
+            extra = ["--manifest", str(impls[0].source if impls[0].source != "command line"
+                                       else _toml_manifest(impls[0], folder))]
+        out = folder / "results.json"
+        code = _pytest(folder, extra + [f"--clause={c}" for c in args.clause]
+                       + _setting_args(args) + ["--ioconform-json", str(out)], workers)
+        if code == EXIT_INTERRUPTED:
+            n = sweep()
+            print(f"\nioconform: interrupted; {n} stray server process(es) killed",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if not out.exists():
+            print(f"ioconform: the test session ended without results (pytest exit {code})",
+                  file=sys.stderr)
+            return EXIT_HARNESS
+        results = [Result.from_dict(d) for d in json.loads(out.read_text(encoding="utf-8"))]
+    run = report.Run(name, impls, results, duration_s=time.monotonic() - t0, started=started,
+                     settings={"strict": args.strict, "seed": args.seed, "workers": workers,
+                               "timeout_scale": args.timeout_scale or 1.0})
+    missing = len(impls) * len(clauses) - len(results)
+    print(report.console(run, details=not args.quiet))
+    if args.json:
+        Path(args.json).write_text(report.to_json(run), encoding="utf-8")
+    if args.junit:
+        Path(args.junit).write_text(report.to_junit(run), encoding="utf-8")
+    if missing:
+        print(f"ioconform: {missing} check(s) produced no verdict (pytest exit {code})",
+              file=sys.stderr)
+        return EXIT_HARNESS
+    return run.exit_status(args.strict)
+
+
+def _setting_args(args: argparse.Namespace) -> list[str]:
+    out = ["--ioconform-seed", args.seed]
+    if args.strict:
+        out.append("--strict-should")
+    if args.timeout_scale is not None:
+        if not args.timeout_scale > 0:
+            raise UsageError("--timeout-scale must be a positive number")
+        out += ["--timeout-scale", str(args.timeout_scale)]
+    return out
+
+
+def _pytest(folder: Path, options: list[str], workers: int) -> int:
+    """Run the contract test in this process, isolated from any pytest configuration
+    (ini files, conftest.py) of the folder it is started from."""
+    import pytest
+
+    ini = folder / "pytest.ini"
+    ini.write_text("[pytest]\n", encoding="utf-8")
+    test = Path(__file__).with_name("test_contract.py")
+    argv = [str(test), "-c", str(ini), "--rootdir", str(folder),
+            "--confcutdir", str(test.parent), "-p", "no:cacheprovider", "-p", "no:terminal",
+            "-p", "no:randomly", "--ioconform-progress", *options]
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        argv += ["-p", "ioconform", "-p", "xdist"]
+    if workers > 1:
+        argv += ["-n", str(workers), "--dist", "worksteal"]
+    try:
+        return int(pytest.main(argv))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+__all__ = ["Verdict", "main"]

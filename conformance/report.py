@@ -1,0 +1,204 @@
+"""Reports of a finished run: the console matrix, JSON, JUnit XML, and the contract text.
+
+The JSON report's fields are a public interface that graders script against: add fields,
+never rename or remove them.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import textwrap
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from conformance import __version__
+from conformance.clause import FAMILIES, Clause, Verdict, ordered
+from conformance.manifest import Implementation
+from conformance.models import MODELS
+from conformance.runner import Result
+
+# Worst first: the cell of a family shows the worst verdict among its clauses.
+_SEVERITY = [Verdict.ERROR, Verdict.FAIL, Verdict.XPASS, Verdict.NON_STRICT, Verdict.XFAIL,
+             Verdict.SKIP, Verdict.PASS, Verdict.NA]
+_CELL = {Verdict.ERROR: "ERR", Verdict.FAIL: "FAIL", Verdict.XPASS: "XP",
+         Verdict.NON_STRICT: "ns", Verdict.XFAIL: "xf", Verdict.SKIP: "skip",
+         Verdict.PASS: "ok", Verdict.NA: "-"}
+_SHORT = {"ACCEPT": "ACCPT", "PARTIAL": "PART", "BACKPRESSURE": "BACKP",
+          "FAIRNESS": "FAIR", "DISCONNECT": "DISC", "CAPACITY": "CAP", "ROBUST": "ROB"}
+LEGEND = ("ok pass · FAIL fail · ns SHOULD not met (non-strict) · xf declared limitation · "
+          "XP passed despite a declared limitation · skip not checkable here · - n/a · "
+          "ERR harness error")
+
+
+@dataclass
+class Run:
+    """Everything a report needs about one invocation."""
+
+    command: str
+    impls: Sequence[Implementation]
+    results: list[Result]
+    settings: dict[str, object] = field(default_factory=dict)
+    duration_s: float = 0.0
+    started: str = ""
+
+    def of(self, impl: str) -> list[Result]:
+        return [r for r in self.results if r.impl == impl]
+
+    def counts(self) -> dict[str, int]:
+        out = {v.value: 0 for v in Verdict}
+        for r in self.results:
+            out[r.verdict.value] += 1
+        return out
+
+    def exit_status(self, strict: bool) -> int:
+        verdicts = {r.verdict for r in self.results}
+        if Verdict.ERROR in verdicts:
+            return 3
+        if Verdict.FAIL in verdicts or (strict and Verdict.XPASS in verdicts):
+            return 1
+        return 0
+
+
+def _worst(results: Iterable[Result]) -> Verdict | None:
+    found = {r.verdict for r in results}
+    return next((v for v in _SEVERITY if v in found), None)
+
+
+def impl_status(results: Sequence[Result]) -> str:
+    worst = _worst(results)
+    if worst is Verdict.ERROR:
+        return "error"
+    return "fail" if worst is Verdict.FAIL else "pass"
+
+
+# -- console ------------------------------------------------------------------------------
+def console(run: Run, *, details: bool = True) -> str:
+    families = [f for f in FAMILIES if any(r.family == f for r in run.results)]
+    heads = [_SHORT.get(f, f) for f in families]
+    name_w = max([len(i.name) for i in run.impls] + [14])
+    model_w = max([len(i.model) for i in run.impls] + [5])
+    out = [f"{'implementation':<{name_w}}  {'model':<{model_w}}  "
+           + " ".join(f"{h:<{max(len(h), 4)}}" for h in heads) + "    time"]
+    for impl in run.impls:
+        rs = run.of(impl.name)
+        cells = []
+        for f, h in zip(families, heads, strict=True):
+            worst = _worst(r for r in rs if r.family == f)
+            cells.append(f"{_CELL[worst] if worst else '':<{max(len(h), 4)}}")
+        secs = sum(r.duration_s for r in rs)
+        out.append(f"{impl.name:<{name_w}}  {impl.model:<{model_w}}  " + " ".join(cells)
+                   + f"  {secs:5.1f}s")
+    out.append(LEGEND)
+    if details:
+        out += _details(run)
+    c = run.counts()
+    shown = ", ".join(f"{n} {v}" for v, n in c.items() if n)
+    failing = [i.name for i in run.impls if impl_status(run.of(i.name)) != "pass"]
+    out.append("")
+    out.append(f"{len(run.impls)} implementation(s), {len(run.impls) - len(failing)} "
+               f"conforming: {shown} in {run.duration_s:.1f}s")
+    return "\n".join(out)
+
+
+def _details(run: Run) -> list[str]:
+    sections = [("Failures", (Verdict.FAIL, Verdict.ERROR)),
+                ("SHOULD clauses not met (failures only with --strict)", (Verdict.NON_STRICT,)),
+                ("Passed despite a declared limitation", (Verdict.XPASS,))]
+    out: list[str] = []
+    for title, verdicts in sections:
+        chosen = [r for r in run.results if r.verdict in verdicts]
+        if not chosen:
+            continue
+        out += ["", f"{title}:"]
+        for r in chosen:
+            out += ["", f"--- {r.impl} {r.clause} [{r.verdict.value}]", r.detail]
+    return out
+
+
+# -- JSON ---------------------------------------------------------------------------------
+def to_json(run: Run) -> str:
+    strict = bool(run.settings.get("strict", False))
+    doc = {
+        "ioconform": {"version": __version__, "command": run.command,
+                      "platform": platform.system().lower(),
+                      "python": platform.python_version(), "started": run.started,
+                      "duration_s": round(run.duration_s, 3), **run.settings},
+        "summary": {**run.counts(), "implementations": len(run.impls),
+                    "exit_status": run.exit_status(strict)},
+        "implementations": [
+            {"name": i.name, "model": i.model, "service": i.service, "source": i.source,
+             "description": i.description, "status": impl_status(run.of(i.name)),
+             "duration_s": round(sum(r.duration_s for r in run.of(i.name)), 3),
+             "clauses": [{"clause": r.clause, "family": r.family, "level": r.level,
+                          "verdict": r.verdict.value, "detail": r.detail,
+                          "duration_s": r.duration_s} for r in run.of(i.name)]}
+            for i in run.impls
+        ],
+    }
+    return json.dumps(doc, indent=2)
+
+
+# -- JUnit --------------------------------------------------------------------------------
+def to_junit(run: Run) -> str:
+    suites = ET.Element("testsuites", name="ioconform")
+    for impl in run.impls:
+        rs = run.of(impl.name)
+        suite = ET.SubElement(suites, "testsuite", name=impl.name, tests=str(len(rs)),
+                              time=f"{sum(r.duration_s for r in rs):.3f}")
+        counts = {"failures": 0, "errors": 0, "skipped": 0}
+        for r in rs:
+            case = ET.SubElement(suite, "testcase", classname=f"ioconform.{impl.name}",
+                                 name=r.clause, time=f"{r.duration_s:.3f}")
+            first = r.detail.splitlines()[1].strip() if r.detail.count("\n") else r.detail
+            if r.verdict is Verdict.FAIL:
+                counts["failures"] += 1
+                ET.SubElement(case, "failure", message=first).text = r.detail
+            elif r.verdict is Verdict.ERROR:
+                counts["errors"] += 1
+                ET.SubElement(case, "error", message="harness error").text = r.detail
+            elif r.verdict in (Verdict.SKIP, Verdict.NA, Verdict.XFAIL):
+                counts["skipped"] += 1
+                ET.SubElement(case, "skipped", message=f"{r.verdict.value}: {first}")
+            elif r.verdict in (Verdict.NON_STRICT, Verdict.XPASS):
+                ET.SubElement(case, "system-out").text = f"{r.verdict.value}\n{r.detail}"
+        for k, v in counts.items():
+            suite.set(k, str(v))
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+# -- the contract -------------------------------------------------------------------------
+def contract_markdown(clauses: Sequence[Clause] | None = None) -> str:
+    """docs/CONTRACT.md, generated from the clause registry (a test keeps them equal)."""
+    chosen = ordered() if clauses is None else list(clauses)
+    out = ["# The ioconform contract", "",
+           "<!-- Generated by `ioconform list --markdown`; do not edit by hand. -->", "",
+           "A server conforms when every MUST clause that applies to its model and service "
+           "passes. SHOULD clauses are reported as `non-strict` unless `--strict` is given.",
+           "", "## Models", "",
+           "| model | triggering | concurrency | platforms | idle CPU bound | summary |",
+           "|---|---|---|---|---|---|"]
+    for m in MODELS.values():
+        out.append(f"| `{m.name}` | {m.triggering.value} | {m.concurrency.value} | "
+                   f"{', '.join(sorted(m.platforms))} | {m.idle_cpu:.0%} | {m.summary} |")
+    for fam in FAMILIES:
+        members = [c for c in chosen if c.family == fam]
+        if not members:
+            continue
+        out += ["", f"## {fam}", ""]
+        for c in members:
+            out += [f"### {c.id} ({c.level.value})", "", c.requirement, "",
+                    f"*Applies to:* {c.applies.describe()}.  ", f"*Hint:* {c.hint}", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def contract_text(clauses: Sequence[Clause] | None = None, width: int = 88) -> str:
+    chosen = ordered() if clauses is None else list(clauses)
+    out = []
+    for c in chosen:
+        out.append(f"{c.id:<16} {c.level.value:<6} {c.applies.describe()}")
+        out += textwrap.wrap(c.requirement, width, initial_indent=" " * 4,
+                             subsequent_indent=" " * 4)
+    return "\n".join(out)
