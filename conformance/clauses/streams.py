@@ -8,6 +8,8 @@ not read freezes every other client.
 
 from __future__ import annotations
 
+from typing import Any
+
 from conformance.clause import Applies, Failed, Level, clause
 from conformance.clauses import verify
 from conformance.events import Received
@@ -21,7 +23,7 @@ CONCURRENT_ECHO = Applies(concurrency=Concurrency.CONCURRENT, services=frozenset
 SMALL_WINDOW = 16 << 10  # client receive buffer that forces the server's sends to go short
 
 
-def _one_big(s: Session, n: int, **kw: object) -> None:
+def _one_big(s: Session, n: int, **kw: Any) -> None:
     c = s.connect_one()
     work = [(c, s.payload(0, n))]
     s.send(work, **kw)

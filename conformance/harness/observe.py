@@ -8,6 +8,7 @@ it is being measured simply stops counting.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterable
 
 import psutil
@@ -24,7 +25,10 @@ def open_fds(procs: Iterable[psutil.Process]) -> int:
     total = 0
     for p in _each(procs):
         with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-            total += p.num_handles() if psutil.WINDOWS else p.num_fds()
+            if sys.platform == "win32":
+                total += p.num_handles()
+            else:
+                total += p.num_fds()
     return total
 
 
