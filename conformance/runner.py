@@ -85,8 +85,13 @@ def _check(clause: Clause, impl: Implementation, options: Options) -> tuple[Verd
     server = ServerProcess(impl, free_port())
     try:
         server.start()
-    except OSError as e:
-        return Verdict.ERROR, f"cannot start {server.argv!r}: {e}"
+    except OSError as e:  # not executable, wrong architecture, bad interpreter line ...
+        return Verdict.FAIL, "\n".join((
+            f"{clause.id} ({clause.level.value}): {clause.requirement}",
+            "  problem:  the server could not be started",
+            f"  actual:   {' '.join(server.argv)}: {e.strerror or e}",
+            "  hint:     check that the command runs by hand from the manifest's folder "
+            "(executable bit, #! line, built for this platform)"))
     session = Session(impl, server, options.timing, options.seed)
     try:
         if not server.wait_listening(options.timing.startup):

@@ -39,9 +39,16 @@ _live: set[ServerProcess] = set()
 
 
 def run_id() -> str:
-    """This suite run's id, created once and inherited by xdist workers."""
+    """This suite run's id, inherited by xdist workers and by every server."""
     if RUN_ENV not in os.environ:
-        os.environ[RUN_ENV] = uuid.uuid4().hex
+        return new_run()
+    return os.environ[RUN_ENV]
+
+
+def new_run() -> str:
+    """Start a new run id.  A suite started from inside another one (a test of the CLI)
+    must not inherit the outer id, or its final sweep would kill the outer run's servers."""
+    os.environ[RUN_ENV] = uuid.uuid4().hex
     return os.environ[RUN_ENV]
 
 
