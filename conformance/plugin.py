@@ -33,7 +33,7 @@ import pytest
 import conformance.clauses  # noqa: F401  (registers the clauses)
 from conformance import runner, settings
 from conformance.clause import REGISTRY, Clause, Verdict, ordered
-from conformance.harness.process import new_run, sweep
+from conformance.harness.process import new_run, reset_inherited_signals, sweep
 from conformance.harness.session import Timing
 from conformance.manifest import Implementation, ManifestError, bundled, load
 from conformance.models import MODELS
@@ -100,6 +100,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "clause(id, family, level): the contract clause checked")
     config.addinivalue_line("markers", "platform(*names): platforms the implementation runs on")
     config.addinivalue_line("markers", "implementation(name, model, service): the server")
+    reset_inherited_signals()  # in the main thread, before any server starts
     if not hasattr(config, "workerinput"):
         new_run()  # before xdist starts its workers, so they and the servers inherit it
     _raise_fd_limit()

@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from types import TracebackType
@@ -50,6 +51,25 @@ def new_run() -> str:
     must not inherit the outer id, or its final sweep would kill the outer run's servers."""
     os.environ[RUN_ENV] = uuid.uuid4().hex
     return os.environ[RUN_ENV]
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def reset_inherited_signals() -> None:
+    """Make SIGINT and SIGTERM reach the servers with their default action.
+
+    A program started in the background by a non-interactive shell (``cmd &``, nohup,
+    some CI runners) inherits SIGINT as *ignored*, and an ignored signal stays ignored
+    across exec(): every server would then ignore Ctrl-C and fail STOP-2 through no
+    fault of its own.  A *handled* signal is reset to its default by exec(), so the
+    harness handles them itself (as an interruption).  Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, _interrupted)
 
 
 def _become_subreaper() -> None:
@@ -101,6 +121,7 @@ class ServerProcess:
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         _become_subreaper()
+        reset_inherited_signals()
         env = dict(os.environ)
         env.update({PORT_ENV: str(self.port), TOKEN_ENV: self.token, RUN_ENV: run_id()})
         out_r, out_w = _open_stdout()
