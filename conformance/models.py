@@ -77,6 +77,10 @@ MODELS: dict[str, Model] = {
                ("linux",), Triggering.LEVEL, Concurrency.CONCURRENT),
         _model("epoll-et", "epoll, edge-triggered (EPOLLET): drain to EAGAIN",
                ("linux",), Triggering.EDGE, Concurrency.CONCURRENT),
+        _model("sigio", "signal-driven I/O: O_ASYNC + F_SETOWN, wait for SIGIO, drain to EAGAIN",
+               ("linux",), Triggering.EDGE, Concurrency.CONCURRENT),
+        _model("io_uring", "io_uring: submit accept/recv/send, reap completions",
+               ("linux",), Triggering.COMPLETION, Concurrency.CONCURRENT),
     )
 }
 

@@ -12,7 +12,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 
 from conformance.clause import Clause, Failed, Level, Skipped, Verdict
-from conformance.harness.ports import free_port
+from conformance.harness.ports import free_port, release, taken_by_another
 from conformance.harness.process import ServerProcess, describe_exit
 from conformance.harness.session import Session, Timing
 from conformance.manifest import Implementation
@@ -82,7 +82,22 @@ def run(clause: Clause, impl: Implementation, options: Options) -> Result:
 
 
 def _check(clause: Clause, impl: Implementation, options: Options) -> tuple[Verdict, str]:
-    server = ServerProcess(impl, free_port())
+    for _ in range(3):
+        port = free_port()
+        try:
+            verdict = _check_on(clause, impl, options, port)
+        finally:
+            release(port)
+        if verdict is not None:
+            return verdict
+    return Verdict.ERROR, "three ports in a row were taken by other processes while the " \
+                          "server started; is something binding ports 20000-32000?"
+
+
+def _check_on(clause: Clause, impl: Implementation, options: Options,
+              port: int) -> tuple[Verdict, str] | None:
+    """The verdict; None when the port was lost to another process (try another)."""
+    server = ServerProcess(impl, port)
     try:
         server.start()
     except OSError as e:  # not executable, wrong architecture, bad interpreter line ...
@@ -95,6 +110,8 @@ def _check(clause: Clause, impl: Implementation, options: Options) -> tuple[Verd
     session = Session(impl, server, options.timing, options.seed)
     try:
         if not server.wait_listening(options.timing.startup):
+            if not server.alive() and taken_by_another(port):
+                return None  # another process bound our port first: not the server's fault
             raise _not_listening(server, options.timing.startup)
         clause.check(session)
         return Verdict.PASS, ""

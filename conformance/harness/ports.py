@@ -1,30 +1,28 @@
-"""Free TCP ports on 127.0.0.1 that are safe to hand out under pytest-xdist.
+"""Free TCP ports on 127.0.0.1, safe to hand out to many suite runs at once.
 
-Two hazards shape this.  Ports from ``bind(0)`` come from the ephemeral range, the same
-range the kernel draws client ports from, so a test client can take the port between
-our probe and the server's bind.  And a port handed out twice in a row may still hold
-TIME_WAIT connections of the previous server, which a server without SO_REUSEADDR (the
-textbook ones) cannot bind.  So ports come from below the ephemeral range, each xdist
-worker owns a disjoint residue class, a process never hands the same port out twice, and
-a port is handed out only when a bind without SO_REUSEADDR succeeds, which also rules out
-TIME_WAIT leftovers.
+Three hazards shape this.  Ports from ``bind(0)`` come from the ephemeral range, the
+same range the kernel draws client ports from, so a test client could take the port
+between our probe and the server's bind: ports come from below that range.  Several
+suite runs share the machine (xdist workers, a CI job next to a developer's run, a test
+that starts the CLI inside a test session), so a port is *reserved* with an exclusive
+``flock`` on a lock file named after it; the kernel drops the lock when its holder dies,
+so a crashed run never leaks reservations.  And a port whose previous server closed
+connections may hold TIME_WAIT entries that a server without SO_REUSEADDR (the textbook
+ones) cannot bind, so a port is handed out only when a bind without SO_REUSEADDR
+succeeds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
+import sys
+import tempfile
 import threading
 
 _LOW, _HIGH = 20000, 32000
-_STRIDE = 64  # more xdist workers than this wrap around: still disjoint per process run
-
-
-def _worker_index() -> int:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    digits = "".join(ch for ch in worker if ch.isdigit())
-    return int(digits or 0) % _STRIDE
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -45,37 +43,91 @@ def _bindable(port: int) -> bool:
     return True
 
 
+def _lock(path: str) -> int | None:
+    """An fd holding an exclusive lock on ``path``, or None if another holds it."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
 class PortAllocator:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._mutex = threading.Lock()
         lo, hi = _LOW, _HIGH
         eph_lo, eph_hi = _ephemeral_range()
         if eph_lo < hi and eph_hi > lo:  # a machine with an unusual ephemeral range
             lo, hi = (1024, eph_lo) if eph_lo - 1024 > 4096 else (eph_hi + 1, 65535)
-        worker = _worker_index()
-        first = lo + (lo - worker) % _STRIDE + worker % _STRIDE
-        self._candidates = list(range(first, hi, _STRIDE))
-        # A random start spreads consecutive runs apart, so TIME_WAIT leftovers of the
-        # previous run are rarely even probed.
+        self._candidates = list(range(lo, hi))
+        # A random start spreads runs apart, so that they rarely even probe each other's
+        # ports or the TIME_WAIT leftovers of a previous run.
         start = random.randrange(len(self._candidates))
         self._candidates = self._candidates[start:] + self._candidates[:start]
         self._next = 0
+        self._held: dict[int, int] = {}
+        self._dir = os.path.join(tempfile.gettempdir(), f"ioconform-ports-{_user()}")
+        os.makedirs(self._dir, exist_ok=True)
 
     def allocate(self) -> int:
-        with self._lock:
+        with self._mutex:
             for _ in range(len(self._candidates)):
                 port = self._candidates[self._next % len(self._candidates)]
                 self._next += 1
+                if port in self._held:
+                    continue
+                fd = _lock(os.path.join(self._dir, str(port)))
+                if fd is None:
+                    continue
                 if _bindable(port):
+                    self._held[port] = fd
                     return port
+                os.close(fd)
         raise RuntimeError("no free TCP port on 127.0.0.1 in the suite's range")
+
+    def release(self, port: int) -> None:
+        with self._mutex:
+            fd = self._held.pop(port, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _user() -> str:
+    try:
+        return str(os.getuid())
+    except AttributeError:  # Windows
+        return os.environ.get("USERNAME", "user")
 
 
 _allocator: PortAllocator | None = None
 
 
-def free_port() -> int:
+def _get() -> PortAllocator:
     global _allocator
     if _allocator is None:
         _allocator = PortAllocator()
-    return _allocator.allocate()
+    return _allocator
+
+
+def free_port() -> int:
+    """Reserve a free port until ``release(port)`` or the end of this process."""
+    return _get().allocate()
+
+
+def release(port: int) -> None:
+    _get().release(port)
+
+
+def taken_by_another(port: int) -> bool:
+    """True if something else now holds ``port`` (a race lost to a foreign process)."""
+    return not _bindable(port)
