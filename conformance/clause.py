@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 FAMILIES = (
     "START", "STOP", "ACCEPT", "ECHO", "PRINT", "PARTIAL", "BACKPRESSURE", "FAIRNESS",
-    "DISCONNECT", "LEAK", "LT", "ET", "IDLE", "CAPACITY", "ROBUST",
+    "DISCONNECT", "LEAK", "LT", "ET", "IDLE", "CAPACITY", "ROBUST", "MODEL", "SIGIO",
 )
 _ID = re.compile(r"^([A-Z]+)-([1-9][0-9]*)$")
 
@@ -104,6 +104,7 @@ class Clause:
     applies: Applies
     hint: str
     check: Callable[[Session], None] = field(compare=False, repr=False)
+    traced: bool = False  # runs the server under the syscall tracer (Linux, strace)
 
     @property
     def family(self) -> str:
@@ -118,7 +119,8 @@ REGISTRY: dict[str, Clause] = {}
 
 
 def clause(
-    id: str, level: Level, requirement: str, *, applies: Applies = Applies(), hint: str
+    id: str, level: Level, requirement: str, *, applies: Applies = Applies(), hint: str,
+    traced: bool = False,
 ) -> Callable[[Callable[[Session], None]], Callable[[Session], None]]:
     """Declare a clause; the decorated function is its check."""
     m = _ID.match(id)
@@ -131,7 +133,7 @@ def clause(
 
     def register(check: Callable[[Session], None]) -> Callable[[Session], None]:
         REGISTRY[id] = Clause(id, level, " ".join(requirement.split()), applies,
-                              " ".join(hint.split()), check)
+                              " ".join(hint.split()), check, traced)
         return check
 
     return register

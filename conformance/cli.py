@@ -105,6 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ManifestError) as e:
         print(f"ioconform: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`ioconform list | head`): not an error of ours.  Point
+        # stdout at devnull so the interpreter's final flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 # -- list ---------------------------------------------------------------------------------

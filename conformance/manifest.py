@@ -111,12 +111,13 @@ def parse(data: Mapping[str, Any], *, source: str, base: Path) -> Implementation
     name, model, service = data["name"], data["model"], data["service"]
     if not isinstance(name, str) or not _NAME.match(name):
         raise _fail(source, "name", f"{name!r} must be letters, digits, '.', '_' or '-'")
-    if model not in MODELS:
+    if not isinstance(model, str) or model not in MODELS:
         raise _fail(source, "model", f"unknown model {model!r} (known: {', '.join(MODELS)})")
-    if service not in SERVICES:
+    if not isinstance(service, str) or service not in SERVICES:
         raise _fail(source, "service", f"unknown service {service!r} (known: echo, print)")
     platforms = data.get("platforms", sorted(MODELS[model].platforms))
-    if not isinstance(platforms, list) or not platforms or not set(platforms) <= set(PLATFORMS):
+    if (not isinstance(platforms, list) or not platforms
+            or not all(isinstance(p, str) and p in PLATFORMS for p in platforms)):
         raise _fail(source, "platforms", f"{platforms!r} must be a non-empty list drawn from "
                     f"{', '.join(PLATFORMS)}")
     cwd = data.get("cwd", ".")

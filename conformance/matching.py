@@ -3,10 +3,10 @@
 ``find_printed`` answers "does this payload appear on the server's stdout?" for servers
 that print each received chunk as it arrives, as the textbook does with
 ``printf("%s\\n", buf)``.  The payload may therefore appear cut into runs (one per
-recv()), each run contiguous and in order, the runs separated by a line break and
-perhaps a short prefix such as ``recv `` -- but never by a gap without a line break, and
-never by more than ``max_gap`` bytes.  Payloads use per-connection alphabets, so the
-output of another client cannot be mistaken for this one's.
+recv()), each run contiguous, in order and ending at a line break, the runs separated
+by other output (a prefix such as ``recv ``, other clients' chunks, log lines) that
+contains a line break.  Payloads use per-connection alphabets, so the output of another
+client cannot be mistaken for this one's.
 """
 
 from __future__ import annotations
@@ -38,19 +38,17 @@ def _lcp(hay: bytes | bytearray, at: int, needle: bytes, j: int) -> int:
 def _next_run(hay: bytes | bytearray, needle: bytes, j: int, lo: int,
               hi: int) -> tuple[int, int]:
     """(position, length) of the run of needle[j:] that continues the match in
-    hay[lo:hi]: the leftmost one that ends where a printed chunk ends (at a line break,
-    the end of the output, or the end of the needle); failing that, the longest."""
-    best_q, best_n = -1, 0
+    hay[lo:hi]: the leftmost one that is a whole printed chunk -- it ends at a line
+    break, at the end of the output, or at the end of the needle.  A run that stops in
+    the middle of a line (a letter of a ``recv `` prefix, say) is never a chunk."""
     q = hay.find(needle[j: j + 1], lo, hi)
     while q >= 0:
         n = _lcp(hay, q, needle, j)
         end = q + n
         if end == len(hay) or hay[end] == 0x0A or j + n == len(needle):
             return q, n
-        if n > best_n:
-            best_q, best_n = q, n
         q = hay.find(needle[j: j + 1], q + 1, hi)
-    return best_q, best_n
+    return -1, 0
 
 
 def _follow(hay: bytes | bytearray, needle: bytes, at: int, max_gap: int) -> tuple[int, int]:
@@ -60,7 +58,8 @@ def _follow(hay: bytes | bytearray, needle: bytes, at: int, max_gap: int) -> tup
         j, at = j + n, at + n
         if j == len(needle):
             return j, at
-        # The next run must start after a line break within max_gap bytes.
+        # The next run starts after a line break, within max_gap bytes: other clients'
+        # chunks (other alphabets) and log lines may come in between.
         nl = hay.find(b"\n", at, at + max_gap)
         if nl < 0:
             return j, at
@@ -71,7 +70,7 @@ def _follow(hay: bytes | bytearray, needle: bytes, at: int, max_gap: int) -> tup
 
 
 def find_printed(hay: bytes | bytearray, needle: bytes, start: int = 0,
-                 max_gap: int = 128, anchors: int = 256) -> tuple[int, int]:
+                 max_gap: int = 1 << 20, anchors: int = 256) -> tuple[int, int]:
     """(bytes of ``needle`` found in order, position in ``hay`` just after them).
 
     The needle was printed whole when the first number equals ``len(needle)``.  Start

@@ -110,6 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_OPTIONS] = runner.Options(strict=strict, timing=Timing().scaled(scale),
                                             seed=seed)
     config.pluginmanager.register(_Recorder(config), "ioconform-recorder")
+    _selection(config)  # a bad --impl/--clause/--manifest is a usage error, reported now
 
 
 def _raise_fd_limit() -> None:

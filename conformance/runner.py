@@ -7,11 +7,14 @@ caused it.  Starting a server costs tens of milliseconds, which parallel workers
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
 
 from conformance.clause import Clause, Failed, Level, Skipped, Verdict
+from conformance.harness import probes, tracer
 from conformance.harness.ports import free_port, release, taken_by_another
 from conformance.harness.process import ServerProcess, describe_exit
 from conformance.harness.session import Session, Timing
@@ -26,6 +29,7 @@ class Options:
     strict: bool = False
     timing: Timing = field(default_factory=Timing)
     seed: str = DEFAULT_SEED
+    trace: bool = True  # run the traced clauses (under strace) where possible
 
 
 @dataclass
@@ -63,7 +67,7 @@ def unavailable(impl: Implementation) -> str | None:
         return f"{impl.name} runs on {', '.join(sorted(impl.platforms))}, not on {here}"
     if impl.executable() is None:
         return f"{impl.name}: cannot find the program {impl.argv(0)[0]!r} (cwd {impl.cwd})"
-    return None
+    return probes.model_unavailable(impl.model)
 
 
 def run(clause: Clause, impl: Implementation, options: Options) -> Result:
@@ -73,6 +77,10 @@ def run(clause: Clause, impl: Implementation, options: Options) -> Result:
     if why := not_applicable(clause, impl):
         result.verdict, result.detail = Verdict.NA, why
     elif why := unavailable(impl):
+        result.verdict, result.detail = Verdict.SKIP, why
+    elif clause.traced and not options.trace:
+        result.verdict, result.detail = Verdict.SKIP, "syscall tracing is off (--no-trace)"
+    elif clause.traced and (why := tracer.unavailable()):
         result.verdict, result.detail = Verdict.SKIP, why
     else:
         result.verdict, result.detail = _check(clause, impl, options)
@@ -97,7 +105,14 @@ def _check(clause: Clause, impl: Implementation, options: Options) -> tuple[Verd
 def _check_on(clause: Clause, impl: Implementation, options: Options,
               port: int) -> tuple[Verdict, str] | None:
     """The verdict; None when the port was lost to another process (try another)."""
-    server = ServerProcess(impl, port)
+    with tempfile.TemporaryDirectory(prefix="ioconform-trace-") as folder:
+        trace_to = os.path.join(folder, "strace.txt") if clause.traced else None
+        return _check_server(clause, ServerProcess(impl, port, trace_to), options)
+
+
+def _check_server(clause: Clause, server: ServerProcess,
+                  options: Options) -> tuple[Verdict, str] | None:
+    port = server.port
     try:
         server.start()
     except OSError as e:  # not executable, wrong architecture, bad interpreter line ...
@@ -107,7 +122,7 @@ def _check_on(clause: Clause, impl: Implementation, options: Options,
             f"  actual:   {' '.join(server.argv)}: {e.strerror or e}",
             "  hint:     check that the command runs by hand from the manifest's folder "
             "(executable bit, #! line, built for this platform)"))
-    session = Session(impl, server, options.timing, options.seed)
+    session = Session(server.impl, server, options.timing, options.seed)
     try:
         if not server.wait_listening(options.timing.startup):
             if not server.alive() and taken_by_another(port):

@@ -6,6 +6,7 @@ Importing this package registers all clauses in ``conformance.clause.REGISTRY``.
 from conformance.clauses import (  # noqa: F401  (imported for their registrations)
     connections,
     lifecycle,
+    model,
     resources,
     service,
     streams,

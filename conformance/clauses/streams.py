@@ -65,9 +65,11 @@ def partial_bytewise(s: Session) -> None:
 def backpressure_no_loss(s: Session) -> None:
     c = s.connect(1, rcvbuf=SMALL_WINDOW)[0]
     work = [(c, s.payload(0, 8 << 20))]
-    # Read only while our own send is blocked: by then the server's send buffer is full
-    # and its send() has been returning short counts or EAGAIN.
-    s.send(work, read_chunk=4096, lazy_read=0.05)
+    # Read nothing until everything is sent or our send has been blocked for a second.
+    # The echo of 8 MiB cannot fit in the server's send buffer (4 MiB at most) plus our
+    # 16 KiB window, so the server's send() must come back short or with EAGAIN before
+    # we read a byte, and a server that drops what send() did not take is caught.
+    s.send(work, read_chunk=4096, lazy_read=1.0)
     verify.echoed(s, work)
 
 

@@ -207,21 +207,24 @@ class Driver:
         Gives up after ``stall`` seconds without progress on any client, or ``total``
         seconds overall, recording Stalled for every unfinished client.
 
-        With ``lazy_read`` a client reads only once it has more to send and its send
-        has made no progress for that many seconds (or it has sent everything): the
-        kernel buffers between client and server fill up first, so the server's
-        send() must come back short or with EAGAIN."""
+        With ``lazy_read`` a client starts reading only once it has sent everything, or
+        once its send has made no progress for that many seconds; from then on it reads
+        freely.  Until then the buffers between client and server fill up, so a server
+        whose send() comes back short or with EAGAIN must cope with it."""
         stall = self.stall if stall is None else stall
         todo = {c: memoryview(p) for c, p, _ in work if c.open}
         want = {c: c.received + n for c, _, n in work if c.open}
         deadline = time.monotonic() + total
         last_progress = time.monotonic()
         last_send = dict.fromkeys(todo, last_progress)
+        reading = {c for c in todo if not lazy_read}
 
         def reads_now(c: Client, now: float) -> bool:
             if not (c.received < want[c] or until_eof):
                 return False
-            return not (lazy_read and todo[c] and now - last_send[c] < lazy_read)
+            if c not in reading and (not todo[c] or now - last_send[c] >= lazy_read):
+                reading.add(c)
+            return c in reading
 
         def unfinished(c: Client) -> bool:
             return c.open and not c.eof and (

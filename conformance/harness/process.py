@@ -108,11 +108,16 @@ def describe_exit(code: int | None) -> str:
 class ServerProcess:
     """One running implementation.  Use as a context manager."""
 
-    def __init__(self, impl: Implementation, port: int) -> None:
+    def __init__(self, impl: Implementation, port: int, trace_to: str | None = None) -> None:
         self.impl = impl
         self.port = port
         self.token = uuid.uuid4().hex
         self.argv = impl.argv(port)
+        self.trace_to = trace_to
+        if trace_to is not None:
+            from conformance.harness import tracer
+
+            self.argv = tracer.wrap(self.argv, trace_to)
         self._popen: subprocess.Popen[bytes] | None = None
         self.stdout: Capture | None = None
         self.stderr: Capture | None = None

@@ -22,6 +22,7 @@ from conformance.harness.process import ServerProcess
 from conformance.manifest import Implementation
 from conformance.matching import find_printed
 from conformance.models import MODELS, Concurrency, Model
+from conformance.syscalls import Trace, parse
 
 # Three disjoint alphabets: a payload of connection k never contains a byte of the
 # payloads of connections k+1 and k+2, so concurrent prints cannot be confused.
@@ -125,6 +126,12 @@ class Session:
         time.sleep(seconds)
 
     # -- observation -------------------------------------------------------------------
+    def trace(self) -> Trace:
+        """The syscall trace so far (traced clauses only); strace writes it as it goes."""
+        assert self.server.trace_to is not None, "not a traced clause"
+        with open(self.server.trace_to, encoding="utf-8", errors="replace") as f:
+            return Trace(parse(f.read()), self.server.port)
+
     def fds(self) -> int:
         return observe.open_fds(self.server.tree())
 

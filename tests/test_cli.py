@@ -1,0 +1,170 @@
+"""The ``ioconform`` command: ``list`` and the usage errors in-process (they never start a
+test session), ``run`` and ``check`` in a subprocess, as graders run them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conformance import __version__, report
+from conformance.clause import REGISTRY
+from conformance.cli import main
+from conformance.manifest import bundled
+from conformance.models import MODELS
+from conformance.plugin import select_clauses
+
+ET_NO_DRAIN = next(m for m in bundled(mutants=True) if m.name == "mut-et-no-drain")
+
+
+# -- list ----------------------------------------------------------------------------------
+def test_list_prints_models_clauses_and_implementations(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Models\n")
+    assert f"Clauses ({len(REGISTRY)})" in out
+    for name in MODELS:
+        assert f"  {name} " in out
+    for c in REGISTRY.values():
+        assert f"\n{c.id} " in out
+    for impl in bundled():
+        assert f"  {impl.name} " in out
+    assert "mut-" not in out
+
+
+def test_list_one_section_and_the_mutants(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "impls", "--mutants"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Implementations\n")
+    assert "Models" not in out
+    assert all(f"  {m.name} " in out for m in bundled(mutants=True))
+
+
+def test_list_markdown_is_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--markdown"]) == 0
+    assert capsys.readouterr().out == report.contract_markdown()
+
+
+def test_list_into_a_closed_pipe_is_quiet() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "list"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.close()  # long before the command has imported anything, let alone printed
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err.decode()
+
+
+# -- usage errors --------------------------------------------------------------------------
+@pytest.fixture
+def bad_manifest(tmp_path: Path) -> Path:
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    (folder / "ioconform.toml").write_text(
+        'name = "alice"\nmodel = "poll"\nservice = "echo"\ncommand = "./s {port}"\n'
+        'colour = "red"\n', encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check", "--model", "poll", "--service", "echo", "--", sys.executable, "-V"],
+         "command line: key 'command': has no '{port}'"),
+        (["check", "--model", "poll", "--service", "echo", "--", "./no-such-server", "{port}"],
+         "command line: cannot find the program './no-such-server'"),
+        (["check", "BAD"], "key 'colour': unknown key"),
+        (["check", "--model", "poll"], "nothing to check"),
+        (["check", "--model", "poll", "--service", "echo", "BAD"],
+         "--model and --service go with a command after '--'"),
+        (["check", "--model", "poll", "--", sys.executable, "{port}"],
+         "a command line needs --model and --service"),
+        (["check", "--model", "poll", "--service", "echo", "BAD", "--", sys.executable,
+          "{port}"], "give either a manifest or a command after '--', not both"),
+        (["check"], "nothing to check"),
+        (["run", "--impl", "nosuch"], "unknown implementation(s) nosuch"),
+        (["run", "--clause", "NOPE"], "--clause: unknown clause(s) or famil(ies) NOPE"),
+        (["run", "--workers", "many"], "--workers: expected a number or 'auto', got 'many'"),
+        (["run", "--", "./server", "{port}"], "'run' takes no command after '--'"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args: list[str], message: str, bad_manifest: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    args = [str(bad_manifest) if a == "BAD" else a for a in args]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("ioconform: error: ")
+    assert captured.err.count("\n") == 1
+    assert message in captured.err
+    if "colour" in message:
+        assert str(bad_manifest / "ioconform.toml") in captured.err
+
+
+def test_a_usage_error_in_a_subprocess_has_no_traceback(ioconform_cli, bad_manifest: Path) -> None:
+    proc = ioconform_cli("check", str(bad_manifest), timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr == (f"ioconform: error: {bad_manifest / 'ioconform.toml'}: key 'colour': "
+                           "unknown key (known keys: command, cwd, description, model, "
+                           "must_fail, name, platforms, service, xfail)\n")
+    assert proc.stdout == ""
+
+
+def test_a_manifest_with_a_model_array_is_a_usage_error(ioconform_cli, tmp_path: Path) -> None:
+    (tmp_path / "ioconform.toml").write_text(
+        'name = "x"\nmodel = ["poll"]\nservice = "echo"\ncommand = "./s {port}"\n',
+        encoding="utf-8")
+    proc = ioconform_cli("check", str(tmp_path), timeout=60)
+    assert (proc.returncode, "Traceback" in proc.stderr) == (2, False)
+
+
+# -- run and check ---------------------------------------------------------------------------
+def test_run_writes_the_documented_json_and_junit(ioconform_cli, tmp_path: Path) -> None:
+    js, junit = tmp_path / "r.json", tmp_path / "r.xml"
+    proc = ioconform_cli("run", "--impl", "py-poll", "--clause", "ECHO", "--json", str(js),
+                         "--junit", str(junit), "-n", "0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    echo = [c.id for c in select_clauses(["ECHO"])]
+
+    doc = json.loads(js.read_text(encoding="utf-8"))
+    meta = doc["ioconform"]
+    assert meta["version"] == __version__
+    assert {"command", "platform", "python", "started", "duration_s", "strict", "seed",
+            "workers", "timeout_scale"} <= meta.keys()
+    assert doc["summary"]["pass"] == len(echo)
+    assert (doc["summary"]["implementations"], doc["summary"]["exit_status"]) == (1, 0)
+    (impl,) = doc["implementations"]
+    assert (impl["name"], impl["model"], impl["service"], impl["status"]) == (
+        "py-poll", "poll", "echo", "pass")
+    assert {"source", "description", "duration_s"} <= impl.keys()
+    assert [c["clause"] for c in impl["clauses"]] == echo
+    for c in impl["clauses"]:
+        assert (c["verdict"], c["detail"], c["family"], c["level"]) == ("pass", "", "ECHO", "MUST")
+        assert isinstance(c["duration_s"], float)
+
+    suites = ET.parse(junit).getroot()
+    assert suites.tag == "testsuites"
+    (suite,) = suites.findall("testsuite")
+    assert suite.get("name") == "py-poll"
+    assert [t.get("name") for t in suite.findall("testcase")] == echo
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == (
+        str(len(echo)), "0", "0")
+    assert "py-poll" in proc.stdout
+
+
+def test_check_of_a_broken_server_explains_the_failure(ioconform_cli, tmp_path: Path) -> None:
+    js = tmp_path / "r.json"
+    proc = ioconform_cli("check", "--model", ET_NO_DRAIN.model, "--service", "echo",
+                         "--clause", "ET-1", "--timeout-scale", "0.5", "--json", str(js), "--",
+                         sys.executable, "-m", "implementations.mutants.et_no_drain", "{port}")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = proc.stdout
+    for needle in ("ET-1 (MUST): ", "  expected: ", "  actual:   ", "  hint:     ",
+                   "the echo is incomplete", "stalled"):
+        assert needle in out
+    (impl,) = json.loads(js.read_text(encoding="utf-8"))["implementations"]
+    assert impl["status"] == "fail"
+    assert [(c["clause"], c["verdict"]) for c in impl["clauses"]] == [("ET-1", "fail")]

@@ -1,0 +1,270 @@
+"""The harness against deliberately awkward servers (tests/servers/): teardown leaves no
+process behind, output capture stays bounded, startup failures are diagnosed, ports are
+safe to hand out."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from conformance.clause import REGISTRY, Verdict
+from conformance.harness import ports
+from conformance.harness.output import Capture
+from conformance.harness.ports import free_port
+from conformance.harness.process import ServerProcess
+from conformance.harness.session import Timing
+from conformance.manifest import Implementation, from_command
+from conformance.runner import Options, run
+
+Start = Callable[[Implementation], ServerProcess]
+Weird = Callable[..., Implementation]
+Tokens = Callable[[str], list[psutil.Process]]
+WaitFor = Callable[..., Any]
+STARTUP = 20.0  # generous: a loaded CI machine starts Python slowly
+HEAD, TAIL = 32 << 20, 16 << 10  # what the README promises to keep of a server's stdout
+
+
+@pytest.fixture
+def started() -> Iterator[Start]:
+    """Start servers; whatever happens in the test, they are killed afterwards."""
+    servers: list[ServerProcess] = []
+
+    def start(impl: Implementation) -> ServerProcess:
+        server = ServerProcess(impl, free_port())
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()
+        ports.release(server.port)
+
+
+@pytest.fixture
+def wrong_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """A reserved port for wrong_port.py to listen on instead of the one it is given."""
+    port = free_port()
+    monkeypatch.setenv("WRONG_PORT", str(port))
+    yield port
+    ports.release(port)
+
+
+@pytest.fixture
+def recorded_servers(monkeypatch: pytest.MonkeyPatch) -> list[ServerProcess]:
+    """The servers ``runner.run`` starts, for checking what they leave behind."""
+    seen: list[ServerProcess] = []
+
+    class Recorded(ServerProcess):
+        def start(self) -> None:
+            seen.append(self)
+            super().start()
+
+    monkeypatch.setattr("conformance.runner.ServerProcess", Recorded)
+    return seen
+
+
+# -- teardown ----------------------------------------------------------------------------
+def test_kill_stops_a_server_that_ignores_sigterm_and_sigint(
+    started: Start, weird_server: Weird, carrying_token: Tokens
+) -> None:
+    server = started(weird_server("ignores_signals.py"))
+    assert server.wait_listening(STARTUP)
+    server.signal(signal.SIGTERM)
+    server.signal(signal.SIGINT)
+    assert server.wait_exit(0.5) is None  # both ignored
+    assert carrying_token(server.token)
+    server.kill()
+    assert not server.alive()
+    assert carrying_token(server.token) == []
+    server.kill()  # idempotent
+
+
+def test_kill_finds_a_daemonised_grandchild(
+    started: Start, weird_server: Weird, carrying_token: Tokens, wait_for: WaitFor
+) -> None:
+    server = started(weird_server("daemonizes.py"))
+    assert server.wait_listening(STARTUP)
+    procs = wait_for(lambda: [p for p in carrying_token(server.token) if p.pid != server.pid],
+                     STARTUP, "the daemon to appear")
+    daemon = procs[0]
+    assert os.getsid(daemon.pid) != os.getsid(server.pid)  # escaped the server's session
+    assert daemon.ppid() != server.pid  # and its parent
+    assert daemon.pid in {p.pid for p in server.tree()}
+    server.kill()
+    assert carrying_token(server.token) == []
+
+
+def test_a_server_that_exits_is_not_waited_for(started: Start) -> None:
+    exits = from_command("blocking", "echo",
+                         [sys.executable, "-c", "import sys; sys.exit(3)", "{port}"])
+    server = started(exits)
+    t0 = time.monotonic()
+    assert not server.wait_listening(STARTUP)
+    assert time.monotonic() - t0 < STARTUP / 2
+    assert server.returncode() == 3
+
+
+def test_a_server_on_the_wrong_port_is_found_out(
+    started: Start, weird_server: Weird, wrong_port: int, wait_for: WaitFor
+) -> None:
+    wrong = wrong_port
+    server = started(weird_server("wrong_port.py"))
+    wait_for(lambda: server.other_listening_ports() == [wrong], STARTUP,
+             f"the server to listen on port {wrong}")
+    assert not server.listening()
+    assert not server.wait_listening(0.2)
+    assert server.alive()
+
+
+# -- output capture ------------------------------------------------------------------------
+def test_a_spewing_server_costs_bounded_memory(
+    started: Start, weird_server: Weird, wait_for: WaitFor
+) -> None:
+    server = started(weird_server("spew.py"))
+    out = server.stdout
+    assert out is not None
+    wait_for(lambda: out.total > HEAD + (8 << 20), 60, "40 MiB of output")
+    assert out.truncated()
+    head = out.data()
+    assert len(head) == HEAD
+    assert head.startswith(b"spew xxx")
+    before = out.total
+    wait_for(lambda: out.total > before + (1 << 20), 60, "the output to keep flowing")
+    assert len(out.data()) == HEAD
+    tail = out.tail_lines(n=10**6, width=10**6)
+    assert tail and len("\n".join(tail)) <= TAIL
+    assert all(set(line) <= set("spew x") for line in tail)
+    assert out.tail_lines(2, width=20) == ["spew " + "x" * 15 + "…"] * 2
+
+
+def test_capture_keeps_head_and_tail_and_counts_the_rest(wait_for: WaitFor) -> None:
+    r, w = os.pipe()
+    cap = Capture(r, head=1000, tail=100)
+    lines = [b"line %05d\n" % i for i in range(1000)]  # 11 bytes each
+    try:
+        writer = threading.Thread(target=lambda: [os.write(w, ln) for ln in lines])
+        writer.start()
+        writer.join(30)
+        assert cap.wait(lambda head: True if len(head) == 1000 else None, 30)
+        wait_for(lambda: cap.total == 11000, 30, "all output to be counted")
+        assert cap.data() == b"".join(lines)[:1000]
+        assert cap.tail_lines(3) == ["line 00997", "line 00998", "line 00999"]
+        assert len(cap.tail_lines(100)) <= 100 // 11 + 1
+    finally:
+        os.close(w)
+    wait_for(lambda: cap.closed, 30, "the end of the stream")
+    assert cap.wait(lambda head: None, 30) is None  # closed: returns at once
+    cap.stop()
+    os.close(r)
+
+
+# -- ports --------------------------------------------------------------------------------
+def test_free_port_hands_out_distinct_bindable_ports() -> None:
+    lo, _ = ports._ephemeral_range()
+    handed = [free_port() for _ in range(100)]
+    try:
+        assert len(set(handed)) == len(handed)
+        for port in handed:
+            assert 1024 <= port < lo
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port))  # no SO_REUSEADDR, like a textbook server
+    finally:
+        for port in handed:
+            ports.release(port)
+
+
+def test_a_reserved_port_is_not_handed_out_by_another_allocator() -> None:
+    # Two allocators stand for two processes: flock() locks belong to open files.
+    first, second = ports.PortAllocator(), ports.PortAllocator()
+    mine = [first.allocate() for _ in range(50)]
+    theirs = [second.allocate() for _ in range(50)]
+    try:
+        assert set(mine).isdisjoint(theirs)
+        first.release(mine[0])
+        second._next = second._candidates.index(mine[0])  # probe the released port next
+        assert second.allocate() == mine[0]
+    finally:
+        for port in mine:
+            first.release(port)
+        for port in theirs + mine[:1]:
+            second.release(port)
+
+
+def test_taken_by_another_sees_a_foreign_bind() -> None:
+    port = free_port()  # reserved: no other test is handed it meanwhile
+    try:
+        assert not ports.taken_by_another(port)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+            assert ports.taken_by_another(port)
+        assert not ports.taken_by_another(port)
+    finally:
+        ports.release(port)
+
+
+# -- the runner on broken servers ------------------------------------------------------------
+def test_start_1_names_the_port_the_server_listens_on_instead(
+    weird_server: Weird, wrong_port: int, recorded_servers: list[ServerProcess],
+    carrying_token: Tokens,
+) -> None:
+    wrong = wrong_port
+    result = run(REGISTRY["START-1"], weird_server("wrong_port.py"),
+                 Options(timing=Timing(startup=4.0)))
+    assert result.verdict is Verdict.FAIL
+    assert f"listens on port(s) {wrong} instead" in result.detail
+    assert "the server did not start listening on port" in result.detail
+    assert carrying_token(recorded_servers[0].token) == []
+
+
+def test_start_1_reports_a_server_that_exits_or_cannot_start(tmp_path: Path) -> None:
+    exits = from_command("blocking", "echo",
+                         [sys.executable, "-c", "import sys; sys.exit(3)", "{port}"])
+    result = run(REGISTRY["START-1"], exits, Options())
+    assert result.verdict is Verdict.FAIL
+    assert "exited with status 3 before listening" in result.detail
+
+    script = tmp_path / "server"
+    script.write_text("#!/nonexistent/interpreter\n", encoding="utf-8")
+    script.chmod(0o755)
+    result = run(REGISTRY["START-1"], from_command("blocking", "echo", ["./server", "{port}"],
+                                                   cwd=str(tmp_path)), Options())
+    assert result.verdict is Verdict.FAIL
+    assert "the server could not be started" in result.detail
+
+    missing = from_command("blocking", "echo", ["./missing", "{port}"], cwd=str(tmp_path))
+    result = run(REGISTRY["START-1"], missing, Options())
+    assert result.verdict is Verdict.SKIP
+    assert "cannot find the program './missing'" in result.detail
+
+
+def test_stop_1_fails_a_server_that_ignores_sigterm_and_leaves_nothing(
+    weird_server: Weird, recorded_servers: list[ServerProcess], carrying_token: Tokens
+) -> None:
+    result = run(REGISTRY["STOP-1"], weird_server("ignores_signals.py"),
+                 Options(timing=Timing(stop=1.0)))
+    assert result.verdict is Verdict.FAIL, result.detail
+    assert "still running 1 s after SIGTERM" in result.detail
+    assert "hint:" in result.detail
+    (server,) = recorded_servers
+    assert not psutil.pid_exists(server.pid) or psutil.Process(server.pid).status() == "zombie"
+    assert carrying_token(server.token) == []
+
+
+def test_the_runner_leaves_no_daemon_behind(
+    weird_server: Weird, recorded_servers: list[ServerProcess], carrying_token: Tokens
+) -> None:
+    result = run(REGISTRY["START-1"], weird_server("daemonizes.py"), Options())
+    assert result.verdict is Verdict.PASS, result.detail
+    assert carrying_token(recorded_servers[0].token) == []

@@ -1,0 +1,191 @@
+"""The byte matching behind the PRINT and ECHO verdicts: pure functions, no server."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import string
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformance.matching import find_printed, first_difference, hex_context, size
+
+# The three per-connection alphabets of the session: disjoint, no line break in any.
+ALNUM = string.ascii_letters + string.digits
+ALPHABETS = tuple(ALNUM[i::3].encode() for i in range(3))
+
+
+def payload(n: int, alphabet: int = 0, seed: int = 1) -> bytes:
+    rng = random.Random(seed)
+    return bytes(rng.choice(ALPHABETS[alphabet]) for _ in range(n))
+
+
+def cut(data: bytes, sizes: list[int]) -> list[bytes]:
+    """``data`` split into chunks of the given sizes (the last takes the rest)."""
+    chunks, at = [], 0
+    for n in sizes:
+        chunks.append(data[at: at + n])
+        at += n
+    return [*chunks, data[at:]] if at < len(data) else chunks
+
+
+def printed(chunks: list[bytes], prefix: bytes = b"") -> bytes:
+    """What a server that prints every received chunk on a line of its own writes."""
+    return b"".join(prefix + c + b"\n" for c in chunks)
+
+
+NEEDLE = payload(300)
+
+
+def whole(hay: bytes, needle: bytes = NEEDLE) -> bool:
+    return find_printed(hay, needle)[0] == len(needle)
+
+
+# -- find_printed: what counts as printed ----------------------------------------------
+def test_whole_payload_on_one_line_is_found_with_its_end() -> None:
+    hay = b"server started\n" + NEEDLE + b"\n"
+    assert find_printed(hay, NEEDLE) == (len(NEEDLE), len(hay) - 1)
+
+
+def test_chunks_separated_by_line_breaks_are_found() -> None:
+    assert whole(printed(cut(NEEDLE, [255, 40])))
+
+
+def test_chunks_with_a_prefix_each_are_found() -> None:
+    assert whole(printed(cut(NEEDLE, [100, 100]), prefix=b"recv "))
+
+
+def test_one_byte_chunks_are_found() -> None:
+    assert whole(printed([bytes([b]) for b in NEEDLE]))
+
+
+def test_another_connections_line_between_chunks_is_skipped() -> None:
+    first, second = cut(NEEDLE, [150])
+    other = payload(40, alphabet=1)
+    assert whole(printed([first, other, second]))
+
+
+def test_search_starts_at_the_given_offset() -> None:
+    hay = printed([NEEDLE, NEEDLE])
+    _, end = find_printed(hay, NEEDLE)
+    assert hay[end:end + 1] == b"\n"
+    assert find_printed(hay, NEEDLE, start=end) == (len(NEEDLE), len(hay) - 1)
+    assert find_printed(hay, NEEDLE, start=end + 2)[0] < len(NEEDLE)  # past its first byte
+
+
+def test_empty_needle_is_trivially_found_at_start() -> None:
+    assert find_printed(b"abc", b"", start=2) == (0, 2)
+
+
+# -- find_printed: what does not ---------------------------------------------------------
+def test_a_missing_byte_is_noticed_and_counted() -> None:
+    hay = printed([NEEDLE[:120] + NEEDLE[121:]])
+    assert find_printed(hay, NEEDLE)[0] == 120
+
+
+def test_reordered_chunks_are_not_found() -> None:
+    a, b, c = cut(NEEDLE, [100, 100])
+    assert not whole(printed([a, c, b]))
+
+
+def test_a_gap_without_a_line_break_is_not_allowed() -> None:
+    a, b = cut(NEEDLE, [150])
+    assert not whole(a + b"#" + b + b"\n")
+
+
+def test_another_connections_bytes_inside_a_chunk_are_not_skipped() -> None:
+    a, b = cut(NEEDLE, [150])
+    assert not whole(a + payload(5, alphabet=2) + b + b"\n")
+
+
+def test_a_gap_longer_than_max_gap_breaks_the_match() -> None:
+    a, b = cut(NEEDLE, [150])
+    hay = printed([a, payload(200, alphabet=1), b])
+    assert not whole(hay)
+    assert find_printed(hay, NEEDLE, max_gap=256)[0] == len(NEEDLE)
+
+
+def test_a_truncated_print_reports_how_far_it_got() -> None:
+    assert find_printed(printed(cut(NEEDLE[:250], [100])), NEEDLE)[0] == 250
+
+
+def test_recv_prefix_letters_cannot_stand_in_for_a_lost_chunk() -> None:
+    needle = b"adgj" + b"v" + b"mpsy"  # alphabet 0 (the session's connection #0)
+    lost = printed([b"adgj", b"", b"mpsy"], prefix=b"recv ")  # the chunk b"v" never printed
+    assert find_printed(lost, needle)[0] < len(needle)
+
+
+# -- the property ------------------------------------------------------------------------
+@st.composite
+def chunked_payloads(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
+    alphabet = ALPHABETS[draw(st.integers(0, 2))]
+    data = bytes(draw(st.lists(st.sampled_from(alphabet), min_size=1, max_size=400)))
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(data) - 1)), max_size=30)))
+    bounds = [0, *(c for c in cuts if c < len(data)), len(data)]
+    return data, [data[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@settings(derandomize=True, database=None, max_examples=150, deadline=None)
+@given(chunked_payloads(), st.data())
+def test_any_chunking_is_found_and_any_lost_byte_is_not(
+    case: tuple[bytes, list[bytes]], data: st.DataObject
+) -> None:
+    needle, chunks = case
+    hay = printed(chunks)
+    assert find_printed(hay, needle)[0] == len(needle)
+    lost = data.draw(st.integers(0, len(needle) - 1), label="lost byte")
+    # Drop the byte from the output, keeping the line structure around it.
+    pos = lost + sum(1 for c in _chunk_ends(chunks) if c <= lost)
+    assert hay[pos] == needle[lost]
+    assert find_printed(hay[:pos] + hay[pos + 1:], needle)[0] < len(needle)
+
+
+def _chunk_ends(chunks: list[bytes]) -> list[int]:
+    """Needle offsets at which a line break follows in the printed output."""
+    ends, at = [], 0
+    for c in chunks:
+        at += len(c)
+        ends.append(at)
+    return ends
+
+
+# -- first_difference, hex_context, size ------------------------------------------------
+@pytest.mark.parametrize(
+    ("expected", "actual", "at"),
+    [
+        (b"abc", b"abc", None),
+        (b"", b"", None),
+        (b"abc", b"abx", 2),
+        (b"abc", b"ab", 2),
+        (b"ab", b"abc", 2),
+        (b"abc", b"", 0),
+        (b"x" * 10000, b"x" * 10000, None),
+        (b"x" * 8192 + b"y", b"x" * 8192 + b"z", 8192),  # just past a 4 KiB block
+        (b"x" * 4095 + b"y" + b"x" * 100, b"x" * 4096 + b"x" * 100, 4095),
+    ],
+)
+def test_first_difference(expected: bytes, actual: bytes, at: int | None) -> None:
+    assert first_difference(expected, actual) == at
+
+
+def test_hex_context_marks_the_byte_and_elides_both_sides() -> None:
+    data = bytes(range(32))
+    assert hex_context(data, 16) == "… 08 09 0a 0b 0c 0d 0e 0f [10] 11 12 13 14 15 16 17 18 …"
+
+
+def test_hex_context_at_the_start_and_past_the_end() -> None:
+    assert hex_context(b"abc", 0) == "[61] 62 63"
+    assert hex_context(b"abc", 3) == "61 62 63 [end]"
+    assert hex_context(b"", 0) == "[end]"
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(0, "0 B"), (1, "1 byte"), (2, "2 B"), (1000, "1000 B"), (1024, "1 KiB"),
+     (1536, "1.5 KiB"), (64 << 10, "64 KiB"), (1 << 20, "1 MiB"), (5 << 19, "2.5 MiB"),
+     ((1 << 20) + 1, "1048577 B"), (8 << 20, "8 MiB")],
+)
+def test_size(n: int, text: str) -> None:
+    assert size(n) == text

@@ -1,0 +1,153 @@
+"""The pytest plugin end to end, through pytester in a subprocess (the plugin is loaded by
+its ``pytest11`` entry point, exactly as users get it).  Each run selects one or two
+clauses of one implementation to stay fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.manifest import bundled
+
+ET_NO_DRAIN = next(m for m in bundled(mutants=True) if m.name == "mut-et-no-drain")
+
+
+def contract(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("--pyargs", "conformance", "-p", "no:cacheprovider",
+                                         *args, timeout=120)
+
+
+def verdicts(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["impl"], r["clause"]): r for r in json.loads(path.read_text(encoding="utf-8"))}
+
+
+def test_selected_clauses_run_and_inapplicable_ones_are_skipped(pytester: pytest.Pytester) -> None:
+    out = pytester.path / "results.json"
+    result = contract(pytester, "--impl", "py-epoll-et", "--clause", "ECHO-1", "--clause",
+                      "LT-1", "-rs", "--ioconform-json", str(out))
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] *: n/a: LT-1 applies to level-triggered "
+                                 "models; py-epoll-et is epoll-et/echo"])
+    found = verdicts(out)
+    assert set(found) == {("py-epoll-et", "ECHO-1"), ("py-epoll-et", "LT-1")}
+    echo = found["py-epoll-et", "ECHO-1"]
+    assert (echo["verdict"], echo["model"], echo["family"], echo["level"]) == (
+        "pass", "epoll-et", "ECHO", "MUST")
+    assert found["py-epoll-et", "LT-1"]["verdict"] == "n/a"
+
+
+def test_a_family_selects_all_its_clauses(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--pyargs", "conformance", "--collect-only", "-q",
+                                           "--impl", "py-poll", "--clause", "ECHO")
+    result.stdout.fnmatch_lines([f"*test_contract[[]py-poll:ECHO-{n}[]]" for n in (1, 2, 3, 4)])
+    assert result.ret == 0
+
+
+def test_unknown_implementation_is_refused_naming_the_known_ones(
+    pytester: pytest.Pytester,
+) -> None:
+    result = contract(pytester, "--impl", "nosuch")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*ioconform: --impl: unknown implementation(s) nosuch "
+                                 "(known: *py-epoll-et*py-select*)"])
+    assert "passed" not in result.parseoutcomes()
+
+
+def test_unknown_clause_is_refused(pytester: pytest.Pytester) -> None:
+    result = contract(pytester, "--impl", "py-poll", "--clause", "NOPE")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*ioconform: --clause: unknown clause(s) or famil(ies) NOPE*"])
+    assert "passed" not in result.parseoutcomes()
+
+
+@pytest.mark.parametrize("option", [["--impl", "nosuch"], ["--clause", "NOPE"],
+                                    ["--manifest", "missing.toml"]])
+def test_bad_selection_is_a_usage_error(pytester: pytest.Pytester, option: list[str]) -> None:
+    result = contract(pytester, *option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_bad_timeout_scale_is_a_usage_error_naming_its_source(
+    pytester: pytest.Pytester,
+) -> None:
+    result = contract(pytester, "--timeout-scale=-1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: ioconform: command line --timeout-scale: must be a "
+                                 "positive number, got '-1'"])
+
+
+def test_bad_setting_in_the_environment_names_the_variable(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IOCONFORM_STRICT", "maybe")
+    result = contract(pytester, "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: ioconform: environment variable IOCONFORM_STRICT: "
+                                 "expected true or false, got 'maybe'"])
+
+
+def test_header_shows_each_setting_and_its_source(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini("[pytest]\nioconform_seed = from-the-ini\nioconform_timeout_scale = 3\n")
+    monkeypatch.setenv("IOCONFORM_TIMEOUT_SCALE", "2")
+    result = contract(pytester, "--collect-only", "--impl", "py-poll", "--clause", "START-1")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([
+        "ioconform: strict=False (default)",
+        "ioconform: timeout_scale=2.0 (environment variable IOCONFORM_TIMEOUT_SCALE)",
+        "ioconform: seed=from-the-ini (ini setting ioconform_seed)",
+    ])
+
+
+def test_every_result_reaches_the_json_under_xdist(pytester: pytest.Pytester) -> None:
+    out = pytester.path / "results.json"
+    result = contract(pytester, "-n", "2", "--impl", "py-poll", "--impl", "py-blocking",
+                      "--clause", "START-1", "--clause", "ECHO-1", "--clause", "ACCEPT-2",
+                      "--ioconform-json", str(out))
+    result.assert_outcomes(passed=5, skipped=1)
+    found = verdicts(out)
+    assert {k: r["verdict"] for k, r in found.items()} == {
+        ("py-blocking", "START-1"): "pass", ("py-blocking", "ECHO-1"): "pass",
+        ("py-blocking", "ACCEPT-2"): "n/a", ("py-poll", "START-1"): "pass",
+        ("py-poll", "ECHO-1"): "pass", ("py-poll", "ACCEPT-2"): "pass",
+    }
+    assert list(found) == sorted(found, key=lambda k: (k[0], ["START-1", "ACCEPT-2",
+                                                              "ECHO-1"].index(k[1])))
+
+
+def _manifest(folder: Path, name: str, model: str, module: str, xfail: str) -> Path:
+    folder.mkdir()
+    path = folder / "ioconform.toml"
+    path.write_text(
+        f'name = "{name}"\nmodel = "{model}"\nservice = "echo"\n'
+        f'command = ["{{python}}", "-m", "{module}", "{{port}}"]\n'
+        f'[xfail]\n"ECHO-1" = "{xfail}"\n', encoding="utf-8")
+    return path
+
+
+def test_declared_limitations_become_xfail_or_xpass(pytester: pytest.Pytester) -> None:
+    broken = _manifest(pytester.path / "broken", "declared-broken", ET_NO_DRAIN.model,
+                       ET_NO_DRAIN.command[2], "reads once per edge")
+    fine = _manifest(pytester.path / "fine", "declared-fine", "poll",
+                     "implementations.poll_loop", "we thought it was broken")
+    out = pytester.path / "results.json"
+    result = contract(pytester, "--manifest", str(broken), "--manifest", str(fine), "--clause",
+                      "ECHO-1", "--timeout-scale", "0.5", "--ioconform-json", str(out))
+    result.assert_outcomes(xfailed=1, xpassed=1)
+    found = verdicts(out)
+    assert found["declared-broken", "ECHO-1"]["verdict"] == "xfail"
+    assert found["declared-broken", "ECHO-1"]["detail"].startswith(
+        "declared limitation: reads once per edge\nECHO-1 (MUST)")
+    assert found["declared-fine", "ECHO-1"]["verdict"] == "xpass"
+    assert "we thought it was broken" in found["declared-fine", "ECHO-1"]["detail"]
+
+
+def test_the_mutant_module_is_what_the_xfail_test_runs() -> None:
+    assert ET_NO_DRAIN.command[:3] == ("{python}", "-m", "implementations.mutants.et_no_drain")
+    assert sys.executable in ET_NO_DRAIN.argv(1)

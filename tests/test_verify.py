@@ -1,0 +1,256 @@
+"""The shared verifiers judged on hand-built transcripts: no server, no socket.
+
+A fake session offers exactly what the verifiers touch: ``transcript``, ``echo``,
+``timing.stall``, and a ``server`` with ``returncode()`` and a captured ``stdout``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from conformance.clause import REGISTRY, Failed
+from conformance.clauses import verify
+from conformance.events import (
+    Closed,
+    Connected,
+    ConnectFailed,
+    Eof,
+    Received,
+    Reset,
+    Sent,
+    Stalled,
+    Transcript,
+)
+from conformance.runner import render
+
+
+@dataclass
+class FakeStdout:
+    head: bytes = b""
+
+    @property
+    def total(self) -> int:
+        return len(self.head)
+
+    def data(self) -> bytes:
+        return self.head
+
+    def wait(self, probe: Any, timeout: float) -> Any:
+        return probe(bytearray(self.head))  # nothing more will ever arrive
+
+
+@dataclass
+class FakeServer:
+    code: int | None = None
+    stdout: FakeStdout = field(default_factory=FakeStdout)
+    pid: int = 4242
+    port: int = 20123
+
+    def returncode(self) -> int | None:
+        return self.code
+
+    def output_tail(self) -> str:
+        return "  last stdout lines:\n    hello from the server"
+
+
+@dataclass
+class FakeTiming:
+    stall: float = 5.0
+
+
+@dataclass
+class FakeSession:
+    transcript: Transcript = field(default_factory=Transcript)
+    echo: bool = True
+    server: FakeServer = field(default_factory=FakeServer)
+    timing: FakeTiming = field(default_factory=FakeTiming)
+
+
+@dataclass
+class FakeClient:
+    conn: int
+    sent: int = 0
+    local_port: int = 40000
+
+
+def session_with(*events: Any, echo: bool = True, code: int | None = None,
+                 stdout: bytes = b"") -> Any:
+    s = FakeSession(echo=echo, server=FakeServer(code, FakeStdout(stdout)))
+    for e in events:
+        s.transcript.record(e)
+    return s
+
+
+def exchange(conn: int, sent: bytes, *echoes: bytes) -> list[Any]:
+    return [Connected(conn, 0.0, 40000 + conn), Sent(conn, 0.1, sent),
+            *(Received(conn, 0.2, e) for e in echoes)]
+
+
+def failure(check: Any, *args: Any, **kw: Any) -> Failed:
+    with pytest.raises(Failed) as info:
+        check(*args, **kw)
+    return info.value
+
+
+PAYLOAD = bytes(range(48, 58)) * 10  # 100 bytes
+
+
+# -- echoed ------------------------------------------------------------------------------
+def test_echoed_accepts_an_exact_echo_in_any_number_of_reads() -> None:
+    s = session_with(*exchange(0, PAYLOAD, PAYLOAD[:7], PAYLOAD[7:]))
+    verify.echoed(s, [(FakeClient(0, sent=100), PAYLOAD)])
+
+
+def test_echoed_names_the_first_differing_byte_in_hex() -> None:
+    wrong = PAYLOAD[:42] + b"X" + PAYLOAD[43:]
+    s = session_with(*exchange(0, PAYLOAD, wrong))
+    f = failure(verify.echoed, s, [(FakeClient(0, sent=100), PAYLOAD)], hint="my hint")
+    assert f.summary == "the echo differs from what was sent"
+    assert (f.expected, f.actual, f.hint) == ("100 B echoed unchanged", "100 B echoed", "my hint")
+    text = "\n".join(f.details)
+    assert "connection #0: sent 100 B of 100 B, echoed 100 B" in text
+    assert "first difference at byte 42" in text
+    assert "[32]" in text and "[58]" in text  # expected '2', actual 'X'
+
+
+def test_echoed_reports_where_a_short_echo_stalled() -> None:
+    stall = Stalled(0, 5.2, "byte 61 of 100 to come back", 5.0)
+    s = session_with(*exchange(0, PAYLOAD, PAYLOAD[:60]), stall)
+    f = failure(verify.echoed, s, [(FakeClient(0, sent=100), PAYLOAD)])
+    assert f.summary == "the echo is incomplete"
+    assert f.actual == "60 B echoed"
+    assert ("the stream stopped after byte 60; then stalled: waited 5 s for byte 61 of 100 "
+            "to come back") in f.details
+
+
+def test_echoed_counts_the_other_failing_connections() -> None:
+    s = session_with(*exchange(0, PAYLOAD, PAYLOAD), *exchange(1, PAYLOAD, b""),
+                     *exchange(2, PAYLOAD, PAYLOAD[:1]), Eof(2, 1.0))
+    work = [(FakeClient(n, sent=100), PAYLOAD) for n in range(3)]
+    f = failure(verify.echoed, s, work)
+    assert f.details[0].startswith("connection #1:")
+    assert "1 other connection(s) of 3 failed the same way" in f.details
+
+
+def test_echoed_tells_connections_apart() -> None:
+    s = session_with(*exchange(0, b"aaaa", b"bbbb"), *exchange(1, b"bbbb", b"aaaa"))
+    with pytest.raises(Failed):
+        verify.echoed(s, [(FakeClient(0, 4), b"aaaa"), (FakeClient(1, 4), b"bbbb")])
+
+
+def test_echoed_flags_extra_bytes() -> None:
+    s = session_with(*exchange(0, b"abc", b"abcabc"))
+    f = failure(verify.echoed, s, [(FakeClient(0, 3), b"abc")])
+    assert "first difference at byte 3" in "\n".join(f.details)
+
+
+# -- how a connection ended ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("event", "text"),
+    [(Eof(0, 1.0), "the server closed the connection (EOF)"),
+     (Reset(0, 1.0, "ECONNRESET"), "the connection was reset (ECONNRESET)"),
+     (ConnectFailed(0, 1.0, "ECONNREFUSED"), "connect() failed (ECONNREFUSED)"),
+     (Stalled(0, 1.0, "EOF from the server", 2.5),
+      "stalled: waited 2.5 s for EOF from the server")],
+)
+def test_ending_describes_the_first_ending_event(event: Any, text: str) -> None:
+    s = session_with(Sent(0, 0.0, b"x"), event, Eof(0, 9.0), Reset(1, 0.5, "EPIPE"))
+    assert verify.ending(s.transcript, 0) == text
+
+
+def test_ending_of_a_connection_still_open_or_closed_by_the_client() -> None:
+    s = session_with(Sent(0, 0.0, b"x"), Closed(0, 1.0, "fin"), Eof(1, 0.5))
+    assert verify.ending(s.transcript, 0) == "no error"
+
+
+def test_eof_requires_eof_on_every_client() -> None:
+    verify.eof(session_with(Eof(0, 1.0), Eof(1, 1.0)), [FakeClient(0), FakeClient(1)])
+    s = session_with(Eof(0, 1.0), Reset(1, 1.0, "ECONNRESET"))
+    f = failure(verify.eof, s, [FakeClient(0), FakeClient(1)], hint="close it")
+    assert f.actual == "the connection was reset (ECONNRESET)"
+    assert f.hint == "close it"
+    f = failure(verify.eof, session_with(Sent(0, 0.0, b"x")), [FakeClient(0)])
+    assert f.actual == "no error"
+
+
+def test_closed_by_server_accepts_eof_or_reset_but_not_a_stall() -> None:
+    s = session_with(Eof(0, 1.0), Reset(1, 1.0, "EPIPE"), Stalled(2, 5.0, "EOF from the server", 5))
+    verify.closed_by_server(s, [FakeClient(0), FakeClient(1)])
+    f = failure(verify.closed_by_server, s, [FakeClient(0), FakeClient(2)])
+    assert f.actual == "connection #2: stalled: waited 5 s for EOF from the server"
+
+
+def test_connected_names_the_connection_that_failed() -> None:
+    s = session_with(ConnectFailed(1, 0.1, "ECONNREFUSED"))
+    verify.connected(s, [FakeClient(0)])
+    f = failure(verify.connected, s, [FakeClient(0), FakeClient(1, local_port=0)])
+    assert f.summary == "1 of 2 connections could not be established"
+    assert f.actual == "connection #1: connect() failed (ECONNREFUSED)"
+
+
+# -- the process and the numbers ------------------------------------------------------------
+def test_alive_passes_while_running_and_names_the_signal_after_death() -> None:
+    verify.alive(session_with(code=None))
+    f = failure(verify.alive, session_with(code=-13))
+    assert f.actual == "killed by SIGPIPE"
+    assert "SIGPIPE" in f.hint
+    assert failure(verify.alive, session_with(code=2)).actual == "exited with status 2"
+    assert failure(verify.alive, session_with(code=1), hint="h").hint == "h"
+
+
+def test_at_most() -> None:
+    verify.at_most(5, 5, what="CPU use", unit="%")
+    f = failure(verify.at_most, 5.5, 5, what="CPU use", unit="%", details=("over 1 s",))
+    assert (f.summary, f.expected, f.actual, f.details) == (
+        "CPU use is too high", "at most 5 %", "5.5 %", ("over 1 s",))
+
+
+# -- printed / served ------------------------------------------------------------------------
+def test_printed_accepts_chunks_on_stdout() -> None:
+    s = session_with(echo=False, stdout=b"recv hello\nrecv  world\n")
+    verify.printed(s, [(FakeClient(0, 11), b"hello world")])
+
+
+def test_printed_names_the_missing_byte() -> None:
+    s = session_with(echo=False, stdout=b"hello \nworl\n")
+    f = failure(verify.printed, s, [(FakeClient(0, 11), b"hello world")])
+    assert f.actual == "10 B found"
+    assert "then byte 10 (… 6c 6c 6f 20 77 6f 72 6c [64]) is missing" in f.details[0]
+    assert f.details[1] == "stdout holds 12 B in all"
+
+
+def test_served_picks_the_check_for_the_service() -> None:
+    echo = session_with(*exchange(0, b"abc", b"abc"), echo=True)
+    verify.served(echo, [(FakeClient(0, 3), b"abc")])  # stdout is empty: not consulted
+    printing = session_with(*exchange(0, b"abc"), echo=False, stdout=b"abc\n")
+    verify.served(printing, [(FakeClient(0, 3), b"abc")])  # nothing echoed: not consulted
+    with pytest.raises(Failed):
+        verify.served(session_with(echo=False, stdout=b"ab\n"), [(FakeClient(0, 3), b"abc")])
+
+
+# -- the rendered failure ---------------------------------------------------------------------
+def test_render_spells_out_clause_requirement_expected_actual_and_hint() -> None:
+    c = REGISTRY["ECHO-1"]
+    f = Failed("the echo differs", expected="100 B echoed unchanged", actual="99 B echoed",
+               details=("first difference at byte 7",))
+    text = render(c, f, FakeServer(code=None))  # type: ignore[arg-type]
+    lines = text.splitlines()
+    assert lines[0] == f"ECHO-1 (MUST): {c.requirement}"
+    assert "  problem:  the echo differs" in lines
+    assert "  expected: 100 B echoed unchanged" in lines
+    assert "  actual:   99 B echoed" in lines
+    assert "  first difference at byte 7" in lines
+    assert "  server:   still running (pid 4242, port 20123)" in lines
+    assert "    hello from the server" in lines
+    assert lines[-1] == f"  hint:     {c.hint}"
+
+
+def test_render_prefers_the_failures_own_hint_and_shows_the_exit() -> None:
+    f = Failed("gone", hint="a specific\n   hint")
+    text = render(REGISTRY["START-1"], f, FakeServer(code=-9))  # type: ignore[arg-type]
+    assert "  server:   killed by SIGKILL (pid 4242, port 20123)" in text.splitlines()
+    assert text.splitlines()[-1] == "  hint:     a specific hint"
+    assert "expected:" not in text and "actual:" not in text
