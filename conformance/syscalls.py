@@ -41,7 +41,8 @@ SETUP = frozenset({"socket", "bind", "listen", "setsockopt", "fcntl", "fcntl64",
                    "close"})
 TRACED = sorted(set(WAIT_MECHANISM) | READS | WRITES | ACCEPTS | SETUP)
 
-_LINE = re.compile(r"^(\d+)\s+(.*)$")
+# "1234  call(...)" with -o and -f; "[pid 1234] call(...)" on stderr; no pid without -f.
+_LINE = re.compile(r"^(?:\[pid\s+(\d+)\]|(\d+))?\s*(.*)$")
 _CALL = re.compile(r"^(\w+)\((.*)\)\s+=\s+(.*)$", re.S)
 _RESUMED = re.compile(r"^<\.\.\. (\w+) resumed>(.*)$", re.S)
 _SIGNAL = re.compile(r"^--- (SIG\w+) (.*) ---$")
@@ -108,6 +109,57 @@ class Call:
     def mechanism(self) -> str | None:
         return WAIT_MECHANISM.get(self.name)
 
+    @property
+    def arglist(self) -> list[str]:
+        """The top-level arguments (commas inside [], {} and () do not split)."""
+        out: list[str] = []
+        cur: list[str] = []
+        depth = 0
+        for ch in self.args:
+            if ch in "[{(":
+                depth += 1
+            elif ch in "]})":
+                depth -= 1
+            if ch == "," and depth == 0:
+                out.append("".join(cur).strip())
+                cur = []
+            else:
+                cur.append(ch)
+        out.append("".join(cur).strip())
+        return out
+
+    @property
+    def blocks(self) -> bool:
+        """A wait that may sleep (not a zero-timeout check for more work)."""
+        args = self.arglist
+        if self.name == "poll":
+            return len(args) > 2 and _nonzero(args[2])
+        if self.name in ("epoll_wait", "epoll_pwait"):
+            return len(args) > 3 and _nonzero(args[3])
+        if self.name in ("epoll_pwait2", "ppoll", "rt_sigtimedwait"):
+            return _waits(args[3 if self.name == "epoll_pwait2" else 2])
+        if self.name in ("select", "_newselect", "pselect6"):
+            return len(args) > 4 and _waits(args[4])
+        if self.name == "io_uring_enter":
+            return len(args) > 2 and _nonzero(args[2])
+        return self.name in WAIT_MECHANISM
+
+
+def _nonzero(arg: str) -> bool:
+    return arg.strip() not in ("0", "")
+
+
+def _waits(timeout: str) -> bool:
+    """A NULL or non-zero timespec/timeval lets the call sleep."""
+    t = timeout.replace(" ", "")
+    return t == "NULL" or not re.fullmatch(r"\{tv_sec=0,tv_(n|u)sec=0\}", t)
+
+
+_READY_SELECT = re.compile(r"\bin \[([\d ]+)\]")
+_READY_POLL = re.compile(r"fd=(\d+)[^}]*?revents=([A-Z|]+)")
+_READY_EPOLL = re.compile(r"events=([A-Z|]+), data=\{u32=(\d+), u64=(\d+)\}")
+_INPUT = ("IN", "HUP", "ERR", "RDHUP")
+
 
 @dataclass(frozen=True)
 class Signal:
@@ -126,9 +178,9 @@ def parse(text: str) -> list[Record]:
     pending: dict[int, str] = {}
     for raw in text.splitlines():
         m = _LINE.match(raw)
-        if not m:
+        if not m or not m.group(3):
             continue
-        pid, body = int(m.group(1)), m.group(2).rstrip()
+        pid, body = int(m.group(1) or m.group(2) or 0), m.group(3).rstrip()
         if body.startswith("+++"):
             continue
         if sm := _SIGNAL.match(body):
@@ -189,6 +241,44 @@ class Trace:
         found = [c for c in self.calls if _sets_nonblocking(c)]
         return [c for c in found if c.name == "socket" or any(
             self.is_client(f) or self.is_listener(f) for f in c.fds + _ret(c))]
+
+
+    def epoll_data(self) -> dict[str, int]:
+        """epoll user data -> descriptor, from the registrations seen so far, by 'u64=N'
+        and by 'u32=N' (a C server that sets data.fd leaves the upper half undefined)."""
+        out = {}
+        for c in self.named(["epoll_ctl"]):
+            args = c.arglist
+            fd = re.match(r"(\d+)", args[2]) if len(args) >= 4 else None
+            if fd and "EPOLL_CTL_DEL" not in args[1]:
+                for key in re.findall(r"u(?:32|64)=\d+", args[3]):
+                    out[key] = int(fd.group(1))
+        return out
+
+    def readable(self, wait: Call, data: dict[str, int] | None = None) -> set[int]:
+        """The descriptors a completed wait reported readable (or hung up)."""
+        if wait.mechanism == "select":
+            m = _READY_SELECT.search(wait.result)
+            return {int(x) for x in m.group(1).split()} if m else set()
+        if wait.mechanism == "poll":
+            return {int(fd) for fd, ev in _READY_POLL.findall(wait.result + wait.args)
+                    if any(flag in ev for flag in _INPUT) and wait.ret}
+        if wait.mechanism == "epoll":
+            table = self.epoll_data() if data is None else data
+            return {table.get(f"u64={u64}", table.get(f"u32={u32}", int(u32)))
+                    for ev, u32, u64 in _READY_EPOLL.findall(wait.args)
+                    if any(f"EPOLL{x}" in ev for x in _INPUT)}
+        return set()
+
+    def segments(self) -> list[tuple[Call, list[Call]]]:
+        """(a sleeping wait, the calls after it up to the next sleeping wait)."""
+        out: list[tuple[Call, list[Call]]] = []
+        for c in self.calls:
+            if c.mechanism is not None and c.blocks:
+                out.append((c, []))
+            elif out:
+                out[-1][1].append(c)
+        return out
 
 
 def _sets_nonblocking(c: Call) -> bool:

@@ -9,6 +9,7 @@ from conformance.clauses import (  # noqa: F401  (imported for their registratio
     model,
     resources,
     service,
+    sigio,
     streams,
     triggering,
 )

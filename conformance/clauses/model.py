@@ -123,11 +123,11 @@ EVIDENCE: dict[str, Evidence] = {
 
 def _traced_exchange(s: Session) -> Trace:
     """Three clients served (in turn, for sequential models) with more than one read
-    each, under the tracer; the trace of it."""
+    each, under the tracer; the trace of it.  Whether the service is right is for the
+    other clauses to judge: a broken server still shows which mechanism it uses."""
     clients = s.connect(3)
     work = [(c, s.payload(c.conn, 700, "model")) for c in clients]
-    s.serve_in_turn(work)
-    verify.served(s, work)
+    s.serve_in_turn(work, stall=1.0)
     for c in clients:
         c.close("fin")
     s.connect_one().close("fin")  # one more accept, so the listener is seen again

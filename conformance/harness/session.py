@@ -91,7 +91,7 @@ class Session:
         self.send(work, **kw)
         if not self.echo:
             for c, data in work:
-                self.wait_printed(c.conn, data)
+                self.wait_printed(c.conn, data, timeout=kw.get("stall"))
 
     def wait_printed(self, conn: int, data: bytes, timeout: float | None = None) -> bool:
         """Wait until ``data`` appears on stdout after ``conn``'s last confirmed print."""
@@ -110,14 +110,14 @@ class Session:
         self.printed_from[conn] = end
         return True
 
-    def serve_in_turn(self, work: Sequence[tuple[Client, bytes]]) -> None:
+    def serve_in_turn(self, work: Sequence[tuple[Client, bytes]], **kw: Any) -> None:
         """Round trips on all clients: at once for concurrent models; for sequential ones
         each client is served and closed before the next, as such a server requires."""
         if self.model.concurrency is Concurrency.CONCURRENT:
-            self.roundtrip(work)
+            self.roundtrip(work, **kw)
             return
         for c, data in work:
-            self.roundtrip([(c, data)])
+            self.roundtrip([(c, data)], **kw)
             c.close("fin")
 
     def pause(self, seconds: float) -> None:
