@@ -46,6 +46,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="multiply every deadline by X (slow machines)")
     p.add_argument("--seed", default=DEFAULT_SEED,
                    help="seed of the generated payloads (default: %(default)s)")
+    p.add_argument("--no-trace", action="store_true",
+                   help="skip the clauses that need the syscall tracer (strace): MODEL-1/2, "
+                        "LT-2, ET-3, ET-4")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print the matrix and the summary only, not the failure details")
 
@@ -234,7 +237,8 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
         results = [Result.from_dict(d) for d in json.loads(out.read_text(encoding="utf-8"))]
     run = report.Run(name, impls, results, duration_s=time.monotonic() - t0, started=started,
                      settings={"strict": args.strict, "seed": args.seed, "workers": workers,
-                               "timeout_scale": args.timeout_scale or 1.0})
+                               "timeout_scale": args.timeout_scale or 1.0,
+                               "trace": not args.no_trace})
     missing = len(impls) * len(clauses) - len(results)
     print(report.console(run, details=not args.quiet))
     if args.json:
@@ -249,7 +253,7 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
 
 
 def _setting_args(args: argparse.Namespace) -> list[str]:
-    out = ["--ioconform-seed", args.seed]
+    out = ["--ioconform-seed", args.seed] + (["--no-trace"] if args.no_trace else [])
     if args.strict:
         out.append("--strict-should")
     if args.timeout_scale is not None:

@@ -57,6 +57,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--mutants", action="store_true", default=False,
                     help="run the bundled mutants (deliberately broken servers) instead of "
                          "the references")
+    group.addoption("--no-trace", action="store_true", default=False,
+                    help="skip the clauses that need the syscall tracer (strace)")
     group.addoption("--ioconform-json", metavar="PATH", default=None,
                     help="write every verdict as JSON to PATH")
     group.addoption("--ioconform-progress", action="store_true", default=False,
@@ -108,7 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
     scale, _ = settings.resolve(config, "ioconform_timeout_scale")
     seed, _ = settings.resolve(config, "ioconform_seed")
     config.stash[_OPTIONS] = runner.Options(strict=strict, timing=Timing().scaled(scale),
-                                            seed=seed)
+                                            seed=seed, trace=not config.getoption("no_trace"))
     config.pluginmanager.register(_Recorder(config), "ioconform-recorder")
     _selection(config)  # a bad --impl/--clause/--manifest is a usage error, reported now
 

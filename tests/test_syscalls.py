@@ -1,0 +1,132 @@
+"""The syscall-trace parser and its queries, on recorded strace excerpts (no tracer runs).
+
+The excerpts are real ``strace -f -qq -yy -s 64`` output of the reference servers, cut
+short, plus the forms strace uses when threads interleave.
+"""
+
+from __future__ import annotations
+
+from conformance.clauses.model import EVIDENCE
+from conformance.syscalls import Call, Signal, Trace, parse
+
+PORT = 27001
+C1 = "4<TCP:[127.0.0.1:27001->127.0.0.1:43988]>"
+LISTENER = "3<TCP:[127.0.0.1:27001]>"
+
+SELECT = f"""\
+3856  socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_IP) = 3<TCP:[5999867]>
+3856  listen({LISTENER}, 4096) = 0
+3856  ioctl({LISTENER}, FIONBIO, [1]) = 0
+3856  pselect6(4, [{LISTENER}], NULL, NULL, NULL, NULL) = 1 (in [3])
+3856  accept4({LISTENER}, {{sa_family=AF_INET}}, [16], SOCK_CLOEXEC) = {C1}
+3856  ioctl({C1}, FIONBIO, [1]) = 0
+3856  accept4({LISTENER}, 0x7ffc55199b90, [16], SOCK_CLOEXEC) = -1 EAGAIN (Resource temporarily unavailable)
+3856  pselect6(5, [{LISTENER} {C1}], NULL, NULL, NULL, NULL) = 1 (in [4])
+3856  recvfrom({C1}, ""..., 255, 0, NULL, NULL) = 255
+3856  write(1</dev/pts/3<char 136:3>>, ""..., 256) = 256
+3856  pselect6(5, [{LISTENER} {C1}], [{C1}], NULL, NULL, NULL) = 2 (in [4], out [4])
+3856  recvfrom({C1}, ""..., 255, 0, NULL, NULL) = 90
+3856  pselect6(5, [{LISTENER} {C1}], NULL, NULL, NULL, NULL
+"""
+
+EPOLL_ET = f"""\
+8490  epoll_create1(EPOLL_CLOEXEC)      = 5<anon_inode:[eventpoll]>
+8490  epoll_ctl(5<anon_inode:[eventpoll]>, EPOLL_CTL_ADD, {LISTENER}, {{events=EPOLLIN|EPOLLET, data={{u32=3, u64=3}}}}) = 0
+8490  epoll_wait(5<anon_inode:[eventpoll]>, [{{events=EPOLLIN, data={{u32=3, u64=3}}}}], 1023, -1) = 1
+8490  accept4({LISTENER}, NULL, NULL, SOCK_CLOEXEC) = {C1}
+8490  ioctl({C1}, FIONBIO, [1]) = 0
+8490  epoll_ctl(5<anon_inode:[eventpoll]>, EPOLL_CTL_ADD, {C1}, {{events=EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET, data={{u32=4, u64=139655156596740}}}}) = 0
+8490  accept4({LISTENER}, NULL, NULL, SOCK_CLOEXEC) = -1 EAGAIN (Resource temporarily unavailable)
+8490  epoll_wait(5<anon_inode:[eventpoll]>, [{{events=EPOLLIN|EPOLLOUT, data={{u32=4, u64=139655156596740}}}}], 1023, -1) = 1
+8490  recvfrom({C1}, ""..., 255, 0, NULL, NULL) = 255
+8490  recvfrom({C1}, ""..., 255, 0, NULL, NULL) = 45
+8490  recvfrom({C1}, ""..., 255, 0, NULL, NULL) = -1 EAGAIN (Resource temporarily unavailable)
+8490  epoll_wait(5<anon_inode:[eventpoll]>, [], 1023, 0) = 0
+8490  epoll_wait(5<anon_inode:[eventpoll]>, [{{events=EPOLLIN, data={{u32=4, u64=1}}}}], 1023, -1) = 1
+"""
+
+# Two threads of the threaded model, as strace prints them on stderr: a call that
+# blocks in one thread is split around the other thread's calls.
+THREADS = f"""\
+[pid  7001] accept4({LISTENER}, NULL, NULL, SOCK_CLOEXEC) = {C1}
+[pid  7001] clone3({{flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD, exit_signal=0}}, 88) = 7002
+[pid  7002] recvfrom({C1}, <unfinished ...>
+[pid  7001] accept4({LISTENER}, NULL, NULL, SOCK_CLOEXEC <unfinished ...>
+[pid  7002] <... recvfrom resumed>""..., 255, 0, NULL, NULL) = 255
+[pid  7002] sendto({C1}, ""..., 255, 0, NULL, 0) = 255
+[pid  7002] --- SIGIO {{si_signo=SIGIO, si_code=SI_KERNEL}} ---
+[pid  7002] +++ exited with 0 +++
+"""
+
+
+def test_every_line_form_is_understood() -> None:
+    records = parse(THREADS)
+    calls = [r for r in records if isinstance(r, Call)]
+    assert [c.name for c in calls] == ["accept4", "clone3", "recvfrom", "sendto"]
+    assert [r.name for r in records if isinstance(r, Signal)] == ["SIGIO"]
+    resumed = calls[2]
+    assert resumed.pid == 7002 and resumed.ret == 255
+    assert resumed.fds[0].remote_port == 43988
+    # The accept4 still blocked when the excerpt ends has no result: it is left out.
+    assert sum(c.name == "accept4" for c in calls) == 1
+
+
+def test_descriptors_are_classified_by_their_decoration() -> None:
+    t = Trace(parse(SELECT), PORT)
+    accept = t.accepted()
+    assert len(accept) == 1 and accept[0].returned_fd is not None
+    assert t.is_client(accept[0].returned_fd)
+    listen = t.named(["listen"])[0]
+    assert t.is_listener(listen.fds[0]) and not t.is_client(listen.fds[0])
+    writes = t.named(["write"])
+    assert writes and not t.client_fds(writes[0])  # stdout is no client
+    assert [c.errno for c in t.named(["accept4"])] == [None, "EAGAIN"]
+
+
+def test_waits_blocking_and_readiness() -> None:
+    t = Trace(parse(SELECT), PORT)
+    waits = t.waits("select")
+    assert len(waits) == 3  # the one still blocked at the end is not a call yet
+    assert all(w.blocks for w in waits)
+    assert [t.readable(w) for w in waits] == [{3}, {4}, {4}]
+    e = Trace(parse(EPOLL_ET), PORT)
+    ewaits = e.waits("epoll")
+    assert [w.blocks for w in ewaits] == [True, True, False, True]
+    data = e.epoll_data()
+    assert e.readable(ewaits[0], data) == {3}
+    assert e.readable(ewaits[1], data) == {4}
+    # u64 differs from the registration (undefined upper half): u32 still maps it.
+    assert e.readable(ewaits[3], data) == {4}
+
+
+def test_segments_split_at_sleeping_waits_only() -> None:
+    t = Trace(parse(EPOLL_ET), PORT)
+    segments = t.segments()
+    assert len(segments) == 3
+    wait, after = segments[1]
+    assert [c.name for c in after] == ["recvfrom", "recvfrom", "recvfrom", "epoll_wait"]
+    assert after[2].errno == "EAGAIN"
+
+
+def test_nonblocking_mode_is_detected_in_all_its_spellings() -> None:
+    lines = f"""\
+1  fcntl({C1}, F_SETFL, O_RDWR|O_NONBLOCK) = 0
+1  ioctl({C1}, FIONBIO, [1]) = 0
+1  ioctl({C1}, FIONBIO, [0]) = 0
+1  accept4({LISTENER}, NULL, NULL, SOCK_CLOEXEC|SOCK_NONBLOCK) = {C1}
+1  fcntl({C1}, F_GETFL) = 0x2 (flags O_RDWR)
+"""
+    t = Trace(parse(lines), PORT)
+    assert [c.name for c in t.nonblocking_calls()] == ["fcntl", "ioctl", "accept4"]
+
+
+def test_model_evidence_tables() -> None:
+    select = Trace(parse(SELECT), PORT)
+    epoll = Trace(parse(EPOLL_ET), PORT)
+    assert EVIDENCE["select"].uses(select)
+    assert not EVIDENCE["poll"].uses(select)
+    assert not EVIDENCE["epoll-et"].uses(select)
+    assert EVIDENCE["epoll-et"].uses(epoll)
+    assert not EVIDENCE["epoll-lt"].uses(epoll)  # registered with EPOLLET
+    threads = Trace(parse(THREADS), PORT)
+    assert EVIDENCE["threaded"].uses(threads)
