@@ -70,7 +70,7 @@ def _follow(hay: bytes | bytearray, needle: bytes, at: int, max_gap: int) -> tup
 
 
 def find_printed(hay: bytes | bytearray, needle: bytes, start: int = 0,
-                 max_gap: int = 1 << 20, anchors: int = 256) -> tuple[int, int]:
+                 max_gap: int = 8 << 10, anchors: int = 256) -> tuple[int, int]:
     """(bytes of ``needle`` found in order, position in ``hay`` just after them).
 
     The needle was printed whole when the first number equals ``len(needle)``.  Start

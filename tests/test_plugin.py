@@ -51,8 +51,8 @@ def test_unknown_implementation_is_refused_naming_the_known_ones(
     pytester: pytest.Pytester,
 ) -> None:
     result = contract(pytester, "--impl", "nosuch")
-    assert result.ret != 0
-    result.stdout.fnmatch_lines(["*ioconform: --impl: unknown implementation(s) nosuch "
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ioconform: --impl: unknown implementation(s) nosuch "
                                  "(known: *py-epoll-et*py-select*)"])
     assert "passed" not in result.parseoutcomes()
 
@@ -60,7 +60,7 @@ def test_unknown_implementation_is_refused_naming_the_known_ones(
 def test_unknown_clause_is_refused(pytester: pytest.Pytester) -> None:
     result = contract(pytester, "--impl", "py-poll", "--clause", "NOPE")
     assert result.ret != 0
-    result.stdout.fnmatch_lines(["*ioconform: --clause: unknown clause(s) or famil(ies) NOPE*"])
+    result.stderr.fnmatch_lines(["*ioconform: --clause: unknown clause(s) or famil(ies) NOPE*"])
     assert "passed" not in result.parseoutcomes()
 
 

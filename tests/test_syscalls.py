@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (recorded strace lines are kept whole)
 """The syscall-trace parser and its queries, on recorded strace excerpts (no tracer runs).
 
 The excerpts are real ``strace -f -qq -yy -s 64`` output of the reference servers, cut
@@ -103,7 +104,7 @@ def test_segments_split_at_sleeping_waits_only() -> None:
     t = Trace(parse(EPOLL_ET), PORT)
     segments = t.segments()
     assert len(segments) == 3
-    wait, after = segments[1]
+    _, after = segments[1]
     assert [c.name for c in after] == ["recvfrom", "recvfrom", "recvfrom", "epoll_wait"]
     assert after[2].errno == "EAGAIN"
 

@@ -110,10 +110,12 @@ def _traced_burst(s: Session, size: int) -> tuple[Trace, Callable[[], None]]:
     return trace, lambda: verify.served(s, [(c, data)])
 
 
-@clause("LT-2", Level.MUST, """
+@clause("LT-2", Level.SHOULD, """
     White-box: a burst larger than one read makes the level-triggered wait report the same
     client socket ready again and again, each time followed by one bounded read --
-    re-notification observed in the syscall trace, not assumed.""",
+    re-notification observed in the syscall trace, not assumed.  (SHOULD: a
+    level-triggered server that drains to EAGAIN is correct, but shows no
+    re-notification.)""",
     applies=LEVEL, traced=True,
     hint="""read one buffer per readiness report and go back to select/poll/epoll_wait: a
     level-triggered wait reports the socket again while data is left""")

@@ -70,17 +70,25 @@ class Capture:
     def truncated(self) -> bool:
         return self.total > self._head_limit
 
-    def wait(self, probe: Callable[[bytearray], T | None], timeout: float) -> T | None:
+    def wait(self, probe: Callable[[bytearray], T | None], stall: float,
+             total: float | None = None) -> T | None:
         """Call ``probe`` on the captured head after every chunk until it returns
-        something other than None, the stream closes, or ``timeout`` passes.  The probe
-        runs under the lock and must not keep the buffer it is given."""
-        deadline = time.monotonic() + timeout
+        something other than None, the stream closes, ``stall`` seconds pass with no
+        new output, or ``total`` seconds pass in all.  A server busy printing something
+        else is making progress, not stalling.  The probe runs under the lock and must
+        not keep the buffer it is given."""
+        now = time.monotonic()
+        cap = now + (stall if total is None else max(stall, total))
+        seen, deadline = self.total, now + stall
         with self._cond:
             while True:
                 found = probe(self._head)
                 if found is not None:
                     return found
-                left = deadline - time.monotonic()
+                now = time.monotonic()
+                if self.total != seen:
+                    seen, deadline = self.total, now + stall
+                left = min(deadline, cap) - now
                 if left <= 0 or self.closed:
                     return None
                 self._cond.wait(left)

@@ -104,7 +104,8 @@ class Session:
             n, end = find_printed(out, data, start)
             return end if n == len(data) else None
 
-        end = self.server.stdout.wait(probe, self.timing.stall if timeout is None else timeout)
+        end = self.server.stdout.wait(probe, self.timing.stall if timeout is None else timeout,
+                                      total=self.timing.total)
         if end is None:
             return False
         self.printed_from[conn] = end

@@ -8,15 +8,17 @@ served correctly.
 
 The classic mistake it mirrors: draining the client sockets, the rule every epoll
 tutorial stresses, but treating the listener like a level-triggered one, as in the
-seed's loop: "readable listener, so accept()".  Under EPOLLET the listener's edge is the
-accept queue going from empty to non-empty; connections that complete together, or
-while the server is busy or stopped, share one edge.  Accepting one leaves the others
-queued, unannounced until yet another client connects: they have finished their TCP
-handshake (the kernel does that), they send, and nobody ever reads them.
+seed's loop: "readable listener, so accept()".  Under EPOLLET a completed connection
+queues a report of the listener only if none is queued already, so connections that
+complete together, or while the server is busy or stopped, share one notification.
+Accepting one leaves the others queued, unannounced until yet another client connects:
+they have finished their TCP handshake (the kernel does that), they send, and nobody
+ever reads them.
 
 Must be caught by ET-2 (20 connections made while the server is stopped are all
-accepted after it resumes).  Any other clause that opens several connections at once
-can be caught by it too, whenever two of them land between two epoll_wait() calls.
+accepted after it resumes).  ET-4 sees the single accept() in the trace.  Any other
+clause that opens several connections at once can be caught by it too, whenever two of
+them land between two epoll_wait() calls: STOP, DISCONNECT, LEAK and others do.
 """
 
 from __future__ import annotations

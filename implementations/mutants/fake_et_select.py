@@ -14,7 +14,9 @@ readable until the accept queue is empty (ET-2).  Only the kernel's view tells.
 
 Must be caught by MODEL-1 (the trace shows no epoll_ctl() with EPOLLET on a client
 socket) and MODEL-2 (the trace shows select() watching client sockets, a mechanism
-epoll-et does not use).
+epoll-et does not use).  Two consequences of the same claim fail too: ET-3, which reads
+each select() wake-up as an edge and sees one recv() where a drain to EAGAIN was due,
+and CAPACITY-2 (SHOULD), since descriptors past FD_SETSIZE are refused.
 """
 
 from __future__ import annotations

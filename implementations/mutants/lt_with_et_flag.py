@@ -19,7 +19,9 @@ arrived while the server was stopped is consumed).  No client can see the defect
 the trace shows that no client socket was ever registered without EPOLLET.
 
 Must be caught by MODEL-1 (epoll-lt's evidence is epoll_ctl() on client sockets without
-EPOLLET).  MODEL-2 passes, rightly: epoll is epoll-lt's own mechanism.
+EPOLLET).  MODEL-2 passes, rightly: epoll is epoll-lt's own mechanism.  LT-2 fails as
+well, because a turn drains the socket, so the trace never shows a wait reporting it
+again around a single read.
 """
 
 from __future__ import annotations
