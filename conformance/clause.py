@@ -103,7 +103,8 @@ class Clause:
     requirement: str
     applies: Applies
     hint: str
-    check: Callable[[Session], None] = field(compare=False, repr=False)
+    # Raises Failed/Skipped, or returns None or a note (evidence) kept with a pass.
+    check: Callable[[Session], str | None] = field(compare=False, repr=False)
     traced: bool = False  # runs the server under the syscall tracer (Linux, strace)
 
     @property
@@ -121,7 +122,7 @@ REGISTRY: dict[str, Clause] = {}
 def clause(
     id: str, level: Level, requirement: str, *, applies: Applies = Applies(), hint: str,
     traced: bool = False,
-) -> Callable[[Callable[[Session], None]], Callable[[Session], None]]:
+) -> Callable[[Callable[[Session], str | None]], Callable[[Session], str | None]]:
     """Declare a clause; the decorated function is its check."""
     m = _ID.match(id)
     if not m or m.group(1) not in FAMILIES:
@@ -131,7 +132,7 @@ def clause(
     if applies.models is not None and not applies.models <= MODELS.keys():
         raise ValueError(f"clause {id} names unknown models {set(applies.models) - MODELS.keys()}")
 
-    def register(check: Callable[[Session], None]) -> Callable[[Session], None]:
+    def register(check: Callable[[Session], str | None]) -> Callable[[Session], str | None]:
         REGISTRY[id] = Clause(id, level, " ".join(requirement.split()), applies,
                               " ".join(hint.split()), check, traced)
         return check

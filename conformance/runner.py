@@ -128,8 +128,7 @@ def _check_server(clause: Clause, server: ServerProcess,
             if not server.alive() and taken_by_another(port):
                 return None  # another process bound our port first: not the server's fault
             raise _not_listening(server, options.timing.startup)
-        clause.check(session)
-        return Verdict.PASS, ""
+        return Verdict.PASS, clause.check(session) or ""
     except Failed as f:
         return Verdict.FAIL, render(clause, f, server)
     except Skipped as e:

@@ -141,7 +141,7 @@ def _traced_exchange(s: Session) -> Trace:
     traced=True,
     hint="""the server must really be written in the model it claims: see the evidence the
     check looked for""")
-def model_used(s: Session) -> None:
+def model_used(s: Session) -> str:
     ev = EVIDENCE.get(s.model.name)
     if ev is None:
         raise Failed(f"no evidence table for model {s.model.name}")
@@ -160,6 +160,7 @@ def model_used(s: Session) -> None:
                      expected=ev.describe,
                      actual="system calls on sockets seen: " + ", ".join(seen),
                      details=quote([c for c in t.calls if t.client_fds(c)][:4]), hint=ev.hint)
+    return f"evidence: {ev.describe}; e.g.\n" + "\n".join(quote(proof, 2, width=160))
 
 
 @clause("MODEL-2", Level.MUST, """
