@@ -102,7 +102,7 @@ def backpressure_bounded(s: Session) -> None:
     to a client that does not read waits forever, and so does everyone else""")
 def fairness_non_reader(s: Session) -> None:
     hog, other = s.connect(2, rcvbuf=SMALL_WINDOW)
-    s.send([(hog, s.payload(0, 8 << 20, "hog"))], read_back=False, stall=1.0)
+    s.send([(hog, s.payload(0, 8 << 20, "hog"))], read_back=False, stall=0.5)
     work = [(other, s.payload(1, 100))]
     s.roundtrip(work)
     verify.served(s, work)
