@@ -281,9 +281,10 @@ def _pytest(folder: Path, options: list[str], workers: int) -> int:
     if workers > 1:
         argv += ["-n", str(workers), "--dist", "worksteal"]
     try:
-        return int(pytest.main(argv))
+        code = int(pytest.main(argv))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    return EXIT_INTERRUPTED if code == pytest.ExitCode.INTERRUPTED else code
 
 
 if __name__ == "__main__":  # pragma: no cover
