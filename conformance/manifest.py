@@ -5,8 +5,7 @@ command that starts it, with ``{port}`` where the port goes.  The suite finds th
 bundled reference servers through their manifests exactly as it finds a student's.
 Every error names the file and the key at fault.
 
-Schema (all keys but ``platforms``, ``cwd``, ``description``, ``xfail`` and
-``must_fail`` are required)::
+Schema (``name``, ``model``, ``service`` and ``command`` are required)::
 
     name = "py-epoll-et"                      # letters, digits, '.', '_', '-'
     model = "epoll-et"                        # see `ioconform list models`
@@ -14,6 +13,8 @@ Schema (all keys but ``platforms``, ``cwd``, ``description``, ``xfail`` and
     platforms = ["linux"]                     # default: every platform of the model
     command = ["{python}", "-m", "pkg.server", "{port}"]   # or one string, split like a shell
     cwd = "."                                 # relative to the manifest's folder
+    build = ["make"]                          # shell commands run in cwd before checking
+    build_timeout = 300                       # seconds for all of them
     description = "..."
     [xfail]                                   # declared limitations: clause ID = reason
     "CAPACITY-2" = "holds 1,000 connections at most"
@@ -42,7 +43,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 MANIFEST_NAME = "ioconform.toml"
 _KEYS = {"name", "model", "service", "platforms", "command", "cwd", "description", "xfail",
-         "must_fail"}
+         "must_fail", "build", "build_timeout"}
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 _CLAUSE_ID = re.compile(r"^[A-Z]+-[1-9][0-9]*$")
 
@@ -63,6 +64,8 @@ class Implementation:
     xfail: Mapping[str, str] = field(default_factory=dict)
     must_fail: tuple[str, ...] = ()
     source: str = "command line"
+    build: tuple[str, ...] = ()
+    build_timeout: float = 300.0
 
     def argv(self, port: int) -> list[str]:
         return [a.replace("{port}", str(port)).replace("{python}", sys.executable)
@@ -137,10 +140,20 @@ def parse(data: Mapping[str, Any], *, source: str, base: Path) -> Implementation
         isinstance(c, str) and _CLAUSE_ID.match(c) for c in must_fail
     ):
         raise _fail(source, "must_fail", "must be a list of clause IDs such as \"ET-1\"")
+    build = data.get("build", [])
+    if isinstance(build, str):
+        build = [build]
+    if not isinstance(build, list) or not all(isinstance(b, str) and b.strip() for b in build):
+        raise _fail(source, "build", "must be a shell command or a list of them")
+    build_timeout = data.get("build_timeout", 300)
+    if (not isinstance(build_timeout, (int, float)) or isinstance(build_timeout, bool)
+            or build_timeout <= 0):
+        raise _fail(source, "build_timeout", "must be a positive number of seconds")
     return Implementation(
         name=name, model=model, service=service, platforms=frozenset(platforms),
         command=_command(source, data["command"]), cwd=(base / cwd).resolve(),
         description=description, xfail=dict(xfail), must_fail=tuple(must_fail), source=source,
+        build=tuple(build), build_timeout=float(build_timeout),
     )
 
 

@@ -14,7 +14,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 
 from conformance.clause import Clause, Failed, Level, Skipped, Verdict
-from conformance.harness import probes, tracer
+from conformance.harness import build, probes, tracer
 from conformance.harness.ports import free_port, release, taken_by_another
 from conformance.harness.process import ServerProcess, describe_exit
 from conformance.harness.session import Session, Timing
@@ -78,6 +78,12 @@ def run(clause: Clause, impl: Implementation, options: Options) -> Result:
         result.verdict, result.detail = Verdict.NA, why
     elif why := unavailable(impl):
         result.verdict, result.detail = Verdict.SKIP, why
+    elif not (built := build.ensure_built(impl)).ok:
+        result.verdict = Verdict.FAIL
+        result.detail = "\n".join((f"{clause.id} ({clause.level.value}): {clause.requirement}",
+                                   built.describe(),
+                                   f"  hint:     run the build by hand in {impl.cwd} and fix "
+                                   "the first error it reports"))
     elif clause.traced and not options.trace:
         result.verdict, result.detail = Verdict.SKIP, "syscall tracing is off (--no-trace)"
     elif clause.traced and (why := tracer.unavailable()):
