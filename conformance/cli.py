@@ -178,7 +178,7 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
     if current_platform() not in impl.platforms:
         raise UsageError(f"{impl.name} runs on {', '.join(sorted(impl.platforms))}, not on "
                          f"{current_platform()}")
-    if impl.executable() is None:
+    if impl.executable() is None and not impl.build:
         raise UsageError(f"{impl.source}: cannot find the program {impl.argv(0)[0]!r} "
                          f"(looked in PATH and relative to {impl.cwd})")
     return _execute("check", [impl], args, [])

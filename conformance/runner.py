@@ -62,10 +62,11 @@ def not_applicable(clause: Clause, impl: Implementation) -> str | None:
 
 
 def unavailable(impl: Implementation) -> str | None:
+    """Why ``impl`` cannot run here at all (platform, model probe), or None."""
     here = current_platform()
     if here not in impl.platforms:
         return f"{impl.name} runs on {', '.join(sorted(impl.platforms))}, not on {here}"
-    if impl.executable() is None:
+    if impl.executable() is None and not impl.build:  # a build may produce the program
         return f"{impl.name}: cannot find the program {impl.argv(0)[0]!r} (cwd {impl.cwd})"
     return probes.model_unavailable(impl.model)
 
@@ -84,6 +85,12 @@ def run(clause: Clause, impl: Implementation, options: Options) -> Result:
                                    built.describe(),
                                    f"  hint:     run the build by hand in {impl.cwd} and fix "
                                    "the first error it reports"))
+    elif impl.executable() is None:
+        result.verdict = Verdict.FAIL
+        result.detail = (f"{clause.id} ({clause.level.value}): {clause.requirement}\n"
+                         f"  problem:  the build succeeded but did not produce "
+                         f"{impl.argv(0)[0]!r} (in {impl.cwd})\n"
+                         "  hint:     make the build write the program the command runs")
     elif clause.traced and not options.trace:
         result.verdict, result.detail = Verdict.SKIP, "syscall tracing is off (--no-trace)"
     elif clause.traced and (why := tracer.unavailable()):

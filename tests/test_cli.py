@@ -108,8 +108,8 @@ def test_a_usage_error_in_a_subprocess_has_no_traceback(ioconform_cli, bad_manif
     proc = ioconform_cli("check", str(bad_manifest), timeout=60)
     assert proc.returncode == 2
     assert proc.stderr == (f"ioconform: error: {bad_manifest / 'ioconform.toml'}: key 'colour': "
-                           "unknown key (known keys: command, cwd, description, model, "
-                           "must_fail, name, platforms, service, xfail)\n")
+                           "unknown key (known keys: build, build_timeout, command, cwd, "
+                           "description, model, must_fail, name, platforms, service, xfail)\n")
     assert proc.stdout == ""
 
 
