@@ -75,20 +75,21 @@ def _run(command: str, cwd: str, timeout: float) -> tuple[str, str]:
     return status, text[-_LOG_LIMIT:]
 
 
-_built: dict[tuple[str, str], BuildResult] = {}
+_built: dict[tuple[str, ...], BuildResult] = {}
 
 
 def ensure_built(impl: Implementation) -> BuildResult:
-    """Build ``impl`` once per process; xdist workers take turns through a file lock, so
-    the second finds the work done (make) or repeats a deterministic failure."""
-    key = (impl.name, str(impl.cwd))
+    """Build ``impl`` once per process.  Builds in the same folder take turns through a
+    file lock -- several manifests may share one Makefile, and xdist workers run at once
+    -- so a later one finds the work done (make) or repeats a deterministic failure."""
+    key = (str(impl.cwd), *impl.build)
     if not impl.build:
         return BuildResult(True)
     if key not in _built:
         import hashlib
         import tempfile
 
-        digest = hashlib.sha1("\0".join(key).encode()).hexdigest()[:16]
+        digest = hashlib.sha1(key[0].encode()).hexdigest()[:16]
         lock = os.path.join(tempfile.gettempdir(), f"ioconform-build-{digest}.lock")
         fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
         try:
