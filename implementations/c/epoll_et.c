@@ -34,6 +34,12 @@
 
 #define MAX_EVENTS 64
 #define READ_TURN HIGH_WATER /* bytes one client may be read per turn before the others */
+
+/* Reads per turn: READ_TURN bytes in bufsize reads, at least one. */
+static size_t reads_per_turn(const struct options *opt)
+{
+    return opt->bufsize < READ_TURN ? READ_TURN / opt->bufsize : 1;
+}
 #define INPUT_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)
 
 static void accept_all(sock_t listener, int ep, int echo)
@@ -59,9 +65,9 @@ static void accept_all(sock_t listener, int ep, int echo)
 /* recv() until EAGAIN, EOF, HIGH_WATER or the turn's budget: -1 on error. */
 static int read_turn(struct conn *c, const struct options *opt)
 {
-    size_t budget = 0;
+    size_t budget = reads_per_turn(opt);
 
-    while (budget < READ_TURN) {
+    while (budget-- > 0) {
         int r;
         if (!conn_wants_read(c))
             return 0; /* EOF, or HIGH_WATER: may_read stays set for when the echo drains */
@@ -70,7 +76,6 @@ static int read_turn(struct conn *c, const struct options *opt)
                 c->may_read = 0; /* EAGAIN: the next arrival is a new edge */
             return r;
         }
-        budget += opt->bufsize;
     }
     return 0;
 }

@@ -39,6 +39,12 @@
 
 #define READ_TURN HIGH_WATER /* bytes one client may be read per turn before the others */
 
+/* Reads per turn: READ_TURN bytes in bufsize reads, at least one. */
+static size_t reads_per_turn(const struct options *opt)
+{
+    return opt->bufsize < READ_TURN ? READ_TURN / opt->bufsize : 1;
+}
+
 static int enable_sigio(sock_t fd)
 {
     int flags;
@@ -71,17 +77,16 @@ static void accept_all(sock_t listener, struct conn_list *conns, int echo)
  * not, -1 on error. */
 static int take_turn(struct conn *c, const struct options *opt)
 {
-    size_t budget = 0;
+    size_t budget = reads_per_turn(opt);
 
     if (conn_drain_output(c) < 0) /* first, so the echo makes room below HIGH_WATER */
         return -1;
-    while (budget < READ_TURN && conn_wants_read(c)) {
+    while (budget-- > 0 && conn_wants_read(c)) {
         int r = conn_receive(c, opt);
         if (r < 0)
             return -1;
         if (r == 0) /* EAGAIN: the next arrival raises a new SIGIO */
             return conn_drain_output(c) < 0 ? -1 : 0;
-        budget += opt->bufsize;
     }
     if (conn_drain_output(c) < 0)
         return -1;
