@@ -9,6 +9,7 @@ printed" for print servers.
 from __future__ import annotations
 
 import random
+import re
 import string
 import time
 from collections.abc import Sequence
@@ -29,6 +30,16 @@ from conformance.syscalls import Trace, parse
 _ALNUM = string.ascii_letters + string.digits
 _ALPHABETS = tuple(_ALNUM[i::3].encode() for i in range(3))
 _TABLES = tuple(bytes(a[b % len(a)] for b in range(256)) for a in _ALPHABETS)
+
+
+_ASLEEP = re.compile(r"^\d+\s+(?:\w*select\w*|p?poll|epoll_\w+|rt_sig\w+|pause|"
+                     r"io_uring_enter|accept4?|recvfrom|read)\((?!.*\) += )[^\n]*$")
+
+
+def _asleep(text: str) -> bool:
+    """Does the trace end in a call still in progress (the server blocked in it)?"""
+    last = text.rstrip("\n").rpartition("\n")[2]
+    return bool(_ASLEEP.match(last)) or last.endswith("<unfinished ...>")
 
 
 @dataclass(frozen=True)
@@ -127,11 +138,20 @@ class Session:
         time.sleep(seconds)
 
     # -- observation -------------------------------------------------------------------
-    def trace(self) -> Trace:
-        """The syscall trace so far (traced clauses only); strace writes it as it goes."""
+    def trace(self, settle: float = 2.0) -> Trace:
+        """The syscall trace (traced clauses only), once the server has gone back to sleep.
+
+        A client can have its whole echo before the server finishes its turn (the recv
+        that says EAGAIN may still be to come), so the trace is read only when its last
+        line is a wait still in progress -- polled, within ``settle`` seconds."""
         assert self.server.trace_to is not None, "not a traced clause"
-        with open(self.server.trace_to, encoding="utf-8", errors="replace") as f:
-            return Trace(parse(f.read()), self.server.port)
+        deadline = time.monotonic() + settle
+        while True:
+            with open(self.server.trace_to, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+            if _asleep(text) or time.monotonic() >= deadline:
+                return Trace(parse(text), self.server.port)
+            time.sleep(0.01)  # polling a file strace appends to: there is no event
 
     def fds(self) -> int:
         return observe.open_fds(self.server.tree())
