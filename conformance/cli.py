@@ -8,9 +8,10 @@ JSON report's fields are a stable interface: graders script against them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
-import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -18,19 +19,30 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import conformance.clauses  # noqa: F401  (registers the clauses)
-from conformance import __version__, report
+from conformance import __version__, grade_command, launch, report
 from conformance.clause import Clause, Verdict
+from conformance.course import SANDBOX_MODES, CourseError
+from conformance.grading import GradingError
 from conformance.harness.process import sweep
-from conformance.manifest import Implementation, ManifestError, bundled, from_command, load
+from conformance.harness.sandbox import Limits, Policy, check_policy
+from conformance.launch import (
+    EXIT_HARNESS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+)
+from conformance.manifest import (
+    Implementation,
+    ManifestError,
+    bundled,
+    from_command,
+    load,
+    to_toml,
+)
 from conformance.models import MODELS, SERVICES, current_platform
 from conformance.plugin import select_clauses
-from conformance.runner import DEFAULT_SEED, Result, unavailable
-
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-
-class UsageError(Exception):
-    pass
+from conformance.runner import DEFAULT_SEED, unavailable
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -49,6 +61,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-trace", action="store_true",
                    help="skip the clauses that need the syscall tracer (strace): MODEL-1/2, "
                         "LT-2, ET-3, ET-4")
+    p.add_argument("--sandbox", choices=SANDBOX_MODES, default="off",
+                   help="run servers and builds in the bubblewrap sandbox: off (resource "
+                        "limits only; the default), auto (where possible), require")
+    p.add_argument("--limits", metavar="SPEC",
+                   help=f"resource limits per server, e.g. {Limits().to_arg()} (0: none)")
+    p.add_argument("--sanitize", action="store_true",
+                   help="build C and C++ servers with AddressSanitizer and UBSan (ROBUST-4); "
+                        "the build runs in a private copy of the folder")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print the matrix and the summary only, not the failure details")
 
@@ -78,7 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--model", choices=list(MODELS), help="the server's I/O model")
     check.add_argument("--service", choices=list(SERVICES), help="echo or print")
     check.add_argument("--name", default="server", help="a name for the report")
+    check.add_argument("--markdown", metavar="FILE",
+                       help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY "
+                            "when that is set)")
+    check.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     _common(check)
+
+    grade_command.add_parsers(sub)
 
     lst = sub.add_parser("list", help="print the models, the contract and the implementations")
     lst.add_argument("what", nargs="?", default="all",
@@ -97,15 +123,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv, command = argv[:i], argv[i + 1:]
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv + (["--", *command] if command else [])
     try:
         if args.command == "list":
             return _list(args)
+        if args.command in ("grade", "merge"):
+            if command:
+                raise UsageError(f"'{args.command}' takes no command after '--'")
+            return int(args.handler(args))
         if args.command == "run":
             if command:
                 raise UsageError("'run' takes no command after '--' (did you mean 'check'?)")
             return _run(args)
         return _check(args, command)
-    except (UsageError, ManifestError) as e:
+    except (UsageError, ManifestError, CourseError, GradingError) as e:
         print(f"ioconform: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
@@ -184,59 +215,38 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
     return _execute("check", [impl], args, [])
 
 
-def _toml_manifest(impl: Implementation, folder: Path) -> Path:
-    """A manifest for an implementation given on the command line (JSON strings are
-    valid TOML basic strings)."""
-    q = json.dumps
-    lines = [f"name = {q(impl.name)}", f"model = {q(impl.model)}",
-             f"service = {q(impl.service)}", f"cwd = {q(str(impl.cwd))}",
-             f"command = [{', '.join(q(a) for a in impl.command)}]"]
-    path = folder / "ioconform.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def _workers(spec: str, cases: int) -> int:
-    if spec == "auto":
-        # One more than the CPUs: most of a clause's time is spent waiting (stall
-        # windows, the idle sample, a server's startup), measured 71 s -> 54 s on 2 cores.
-        return max(1, min((os.cpu_count() or 1) + 1, cases))
-    try:
-        n = int(spec)
-    except ValueError:
-        raise UsageError(f"--workers: expected a number or 'auto', got {spec!r}") from None
-    if n < 0:
-        raise UsageError("--workers must be 0 or more")
-    return n
-
-
 def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
              extra: list[str]) -> int:
     try:
         clauses: list[Clause] = select_clauses(args.clause)
     except ValueError as e:
         raise UsageError(f"--clause: {e}") from None
-    workers = _workers(args.workers, len(impls) * len(clauses))
+    try:
+        workers = launch.workers(args.workers, len(impls) * len(clauses))
+    except launch.WorkersError as e:
+        raise UsageError(str(e)) from None
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ioconform-") as tmp:
         folder = Path(tmp)
         if name == "check":
-            extra = ["--manifest", str(impls[0].source if impls[0].source != "command line"
-                                       else _toml_manifest(impls[0], folder))]
-        out = folder / "results.json"
-        code = _pytest(folder, extra + [f"--clause={c}" for c in args.clause]
-                       + _setting_args(args) + ["--ioconform-json", str(out)], workers)
+            impl = impls[0]
+            if args.sanitize and impl.build:  # never reuse (or clobber) the student's build
+                shutil.copytree(impl.cwd, folder / "sanitized", symlinks=True,
+                                ignore=shutil.ignore_patterns(".git"))
+                impl = dataclasses.replace(impl, cwd=folder / "sanitized")
+            extra = ["--manifest", str(impl.source if impl is impls[0]
+                                       and impl.source != "command line"
+                                       else _write_manifest(impl, folder))]
+        code, found = launch.contract(folder, extra + [f"--clause={c}" for c in args.clause]
+                                      + _setting_args(args), workers)
         if code == EXIT_INTERRUPTED:
-            n = sweep()
-            print(f"\nioconform: interrupted; {n} stray server process(es) killed",
-                  file=sys.stderr)
-            return EXIT_INTERRUPTED
-        if not out.exists():
+            return _interrupted()
+        if found is None:
             print(f"ioconform: the test session ended without results (pytest exit {code})",
                   file=sys.stderr)
             return EXIT_HARNESS
-        results = [Result.from_dict(d) for d in json.loads(out.read_text(encoding="utf-8"))]
+        results = found
     run = report.Run(name, impls, results, duration_s=time.monotonic() - t0, started=started,
                      settings={"strict": args.strict, "seed": args.seed, "workers": workers,
                                "timeout_scale": args.timeout_scale or 1.0,
@@ -247,6 +257,8 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
         Path(args.json).write_text(report.to_json(run), encoding="utf-8")
     if args.junit:
         Path(args.junit).write_text(report.to_junit(run), encoding="utf-8")
+    if name == "check":
+        grade_command.publish_check(impls[0], results, args, started, run.duration_s)
     if missing:
         print(f"ioconform: {missing} check(s) produced no verdict (pytest exit {code})",
               file=sys.stderr)
@@ -254,8 +266,29 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
     return run.exit_status(args.strict)
 
 
+def _write_manifest(impl: Implementation, folder: Path) -> Path:
+    path = folder / f"{impl.name}.toml"
+    path.write_text(to_toml(impl), encoding="utf-8")
+    return path
+
+
+def _interrupted() -> int:
+    n = sweep()
+    print(f"\nioconform: interrupted; {n} stray server process(es) killed", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def _setting_args(args: argparse.Namespace) -> list[str]:
     out = ["--ioconform-seed", args.seed] + (["--no-trace"] if args.no_trace else [])
+    out += ["--sandbox", args.sandbox] + (["--sanitize"] if args.sanitize else [])
+    if args.limits:
+        try:
+            Limits.from_arg(args.limits)
+        except ValueError as e:
+            raise UsageError(f"--limits: {e}") from None
+        out += ["--ioconform-limits", args.limits]
+    if why := check_policy(Policy(args.sandbox)):
+        raise UsageError(why)
     if args.strict:
         out.append("--strict-should")
     if args.timeout_scale is not None:
@@ -263,28 +296,6 @@ def _setting_args(args: argparse.Namespace) -> list[str]:
             raise UsageError("--timeout-scale must be a positive number")
         out += ["--timeout-scale", str(args.timeout_scale)]
     return out
-
-
-def _pytest(folder: Path, options: list[str], workers: int) -> int:
-    """Run the contract test in this process, isolated from any pytest configuration
-    (ini files, conftest.py) of the folder it is started from."""
-    import pytest
-
-    ini = folder / "pytest.ini"
-    ini.write_text("[pytest]\n", encoding="utf-8")
-    test = Path(__file__).with_name("test_contract.py")
-    argv = [str(test), "-c", str(ini), "--rootdir", str(folder),
-            "--confcutdir", str(test.parent), "-p", "no:cacheprovider", "-p", "no:terminal",
-            "-p", "no:randomly", "--ioconform-progress", *options]
-    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-        argv += ["-p", "ioconform", "-p", "xdist"]
-    if workers > 1:
-        argv += ["-n", str(workers), "--dist", "worksteal"]
-    try:
-        code = int(pytest.main(argv))
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    return EXIT_INTERRUPTED if code == pytest.ExitCode.INTERRUPTED else code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,7 @@ Schema (``name``, ``model``, ``service`` and ``command`` are required)::
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -161,15 +162,52 @@ def load(path: str | os.PathLike[str]) -> Implementation:
     p = Path(path)
     if p.is_dir():
         p = p / MANIFEST_NAME
+    return parse(_read(p), source=str(p), base=p.parent)
+
+
+def _read(p: Path) -> dict[str, Any]:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ManifestError(f"{p}: cannot read manifest: {e.strerror or e}") from None
     try:
-        data = tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ManifestError(f"{p}: not valid TOML: {e}") from None
-    return parse(data, source=str(p), base=p.parent)
+    return data
+
+
+def load_submission(folder: Path, *, name: str,
+                    imposed: Mapping[str, Any] | None = None) -> Implementation:
+    """A student's submission: its manifest (optional when the course imposes every
+    required key) with the course's ``imposed`` keys overriding the student's, under the
+    folder's ``name`` (students' own names collide)."""
+    path = folder / MANIFEST_NAME
+    data: dict[str, Any] = {}
+    if path.is_file():
+        data = dict(_read(path))
+    elif not imposed or "command" not in imposed:
+        raise ManifestError(f"{folder}: no {MANIFEST_NAME}, and the course does not impose a "
+                            "command: add an ioconform.toml (see `ioconform check --help`)")
+    data.update(imposed or {})
+    data["name"] = name
+    return parse(data, source=str(path), base=folder)
+
+
+def to_toml(impl: Implementation, *, build: bool = True) -> str:
+    """``impl`` as a manifest again (JSON strings are valid TOML basic strings)."""
+    q = json.dumps
+    lines = [f"name = {q(impl.name)}", f"model = {q(impl.model)}",
+             f"service = {q(impl.service)}", f"cwd = {q(str(impl.cwd))}",
+             f"platforms = [{', '.join(q(p) for p in sorted(impl.platforms))}]",
+             f"command = [{', '.join(q(a) for a in impl.command)}]",
+             f"description = {q(impl.description)}"]
+    if build and impl.build:
+        lines += [f"build = [{', '.join(q(b) for b in impl.build)}]",
+                  f"build_timeout = {impl.build_timeout}"]
+    if impl.xfail:
+        lines += ["[xfail]"] + [f"{q(k)} = {q(v)}" for k, v in sorted(impl.xfail.items())]
+    return "\n".join(lines) + "\n"
 
 
 def from_command(model: str, service: str, argv: Sequence[str], *, name: str = "cli",

@@ -23,6 +23,7 @@ pytest-xdist, and the controller collects the results for ``--ioconform-json``.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import sys
@@ -33,6 +34,7 @@ import pytest
 import conformance.clauses  # noqa: F401  (registers the clauses)
 from conformance import runner, settings
 from conformance.clause import REGISTRY, Clause, Verdict, ordered
+from conformance.harness import sandbox
 from conformance.harness.process import new_run, reset_inherited_signals, sweep
 from conformance.harness.session import Timing
 from conformance.manifest import Implementation, ManifestError, bundled, load
@@ -109,8 +111,16 @@ def pytest_configure(config: pytest.Config) -> None:
     strict, _ = settings.resolve(config, "ioconform_strict")
     scale, _ = settings.resolve(config, "ioconform_timeout_scale")
     seed, _ = settings.resolve(config, "ioconform_seed")
+    sanitized, _ = settings.resolve(config, "ioconform_sanitize")
+    limits = settings.resolve(config, "ioconform_limits")[0]
+    policy = sandbox.Policy(settings.resolve(config, "ioconform_sandbox")[0],
+                            sandbox.for_sanitizer(limits) if sanitized else limits)
+    if why := sandbox.check_policy(policy):
+        raise pytest.UsageError(f"ioconform: {why}")
+    sandbox.activate(policy)  # the default of every server and build of this process
     config.stash[_OPTIONS] = runner.Options(strict=strict, timing=Timing().scaled(scale),
-                                            seed=seed, trace=not config.getoption("no_trace"))
+                                            seed=seed, trace=not config.getoption("no_trace"),
+                                            sandbox=policy, sanitize=sanitized)
     config.pluginmanager.register(_Recorder(config), "ioconform-recorder")
     _selection(config)  # a bad --impl/--clause/--manifest is a usage error, reported now
 
@@ -191,6 +201,8 @@ class _Recorder:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.results: list[runner.Result] = []
+        self._wanted = collections.Counter(i.name for i, _ in _selection(config))
+        self._done: dict[str, int] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
@@ -204,7 +216,13 @@ class _Recorder:
         if not sys.stderr.isatty():
             return
         done, total = len(self.results), len(_selection(self.config))
-        line = f"[{done:>4}/{total}] {result.impl:<24} {result.clause:<16} {result.verdict.value}"
+        if len(self._wanted) > 1:  # graders watch whole submissions complete
+            self._done[result.impl] = self._done.get(result.impl, 0) + 1
+            finished = sum(1 for k, n in self._done.items() if n >= self._wanted[k])
+            head = f"[{finished}/{len(self._wanted)} servers, {done}/{total} checks]"
+        else:
+            head = f"[{done:>4}/{total}]"
+        line = f"{head} {result.impl:<24} {result.clause:<16} {result.verdict.value}"
         sys.stderr.write("\r\x1b[K" + (line if done < total else ""))
         sys.stderr.flush()
 

@@ -11,12 +11,13 @@ import os
 import tempfile
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
-from conformance.clause import Clause, Failed, Level, Skipped, Verdict
+from conformance.clause import REGISTRY, Clause, Failed, Level, Skipped, Verdict
 from conformance.harness import build, probes, tracer
 from conformance.harness.ports import free_port, release, taken_by_another
 from conformance.harness.process import ServerProcess, describe_exit
+from conformance.harness.sandbox import Policy
 from conformance.harness.session import Session, Timing
 from conformance.manifest import Implementation
 from conformance.models import MODELS, current_platform
@@ -30,6 +31,8 @@ class Options:
     timing: Timing = field(default_factory=Timing)
     seed: str = DEFAULT_SEED
     trace: bool = True  # run the traced clauses (under strace) where possible
+    sandbox: Policy = field(default_factory=Policy)  # containment of servers and builds
+    sanitize: bool = False  # build C and C++ with AddressSanitizer and UBSan
 
 
 @dataclass
@@ -79,7 +82,8 @@ def run(clause: Clause, impl: Implementation, options: Options) -> Result:
         result.verdict, result.detail = Verdict.NA, why
     elif why := unavailable(impl):
         result.verdict, result.detail = Verdict.SKIP, why
-    elif not (built := build.ensure_built(impl)).ok:
+    elif not (built := build.ensure_built(impl, options.sandbox,
+                                          sanitized=options.sanitize)).ok:
         result.verdict = Verdict.FAIL
         result.detail = "\n".join((f"{clause.id} ({clause.level.value}): {clause.requirement}",
                                    built.describe(),
@@ -120,7 +124,8 @@ def _check_on(clause: Clause, impl: Implementation, options: Options,
     """The verdict; None when the port was lost to another process (try another)."""
     with tempfile.TemporaryDirectory(prefix="ioconform-trace-") as folder:
         trace_to = os.path.join(folder, "strace.txt") if clause.traced else None
-        return _check_server(clause, ServerProcess(impl, port, trace_to), options)
+        return _check_server(clause, ServerProcess(impl, port, trace_to, policy=options.sandbox),
+                              options)
 
 
 def _check_server(clause: Clause, server: ServerProcess,
@@ -199,6 +204,17 @@ def render(clause: Clause, f: Failed, server: ServerProcess) -> str:
     lines += [f"  {d}" if not d.startswith("  ") else d for d in f.details]
     state = describe_exit(server.returncode())
     lines.append(f"  server:   {state} (pid {server.pid}, port {server.port})")
+    lines += [f"  contained: {note}" for note in server.containment()]
     lines.append(server.output_tail())
     lines.append(f"  hint:     {_norm(f.hint or clause.hint)}")
     return "\n".join(lines)
+
+
+def start_problem(impl: Implementation, options: Options) -> str | None:
+    """Why ``impl`` does not serve at all -- START-1's diagnosis -- or None.
+
+    Graders ask this once per submission before the contract run: a server that never
+    listens, or never answers its first client, would otherwise wait out a deadline on
+    every clause, and could not pass any of them."""
+    result = run(REGISTRY["START-1"], impl, replace(options, strict=True))
+    return result.detail if result.verdict in (Verdict.FAIL, Verdict.XFAIL) else None

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from conformance.harness.sandbox import MODES, Limits, parse_mode
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -52,6 +54,18 @@ SETTINGS = {
         Setting("ioconform_seed", "--ioconform-seed", "IOCONFORM_SEED",
                 "seed of every generated payload; the same seed gives every run and every "
                 "implementation the same cases", str, "ioconform-1"),
+        Setting("ioconform_sanitize", "--sanitize", "IOCONFORM_SANITIZE",
+                "build C and C++ servers with AddressSanitizer and UBSan (compiler shims on "
+                "PATH) and check ROBUST-4: memory errors become failures with the "
+                "sanitizer's report", _flag, False),
+        Setting("ioconform_sandbox", "--sandbox", "IOCONFORM_SANDBOX",
+                f"run servers and builds in the bubblewrap sandbox: {' | '.join(MODES)} "
+                "(off: resource limits only; auto: sandbox where possible; require: refuse "
+                "to run without it)", parse_mode, "off"),
+        Setting("ioconform_limits", "--ioconform-limits", "IOCONFORM_LIMITS",
+                f"resource limits of every server and build step, as {Limits().to_arg()} "
+                "(cpu s, memory MiB, open files, processes, file size MiB; 0: unlimited; "
+                "keys left out keep these defaults)", Limits.from_arg, Limits()),
     )
 }
 

@@ -46,7 +46,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True)
 def _settings_from_the_command_line_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs started by a test see no ioconform settings from the caller's environment."""
-    for name in ("IOCONFORM_STRICT", "IOCONFORM_TIMEOUT_SCALE", "IOCONFORM_SEED"):
+    for name in ("IOCONFORM_STRICT", "IOCONFORM_TIMEOUT_SCALE", "IOCONFORM_SEED",
+                 "IOCONFORM_SANDBOX", "IOCONFORM_LIMITS", "IOCONFORM_SANITIZE"):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -55,6 +55,9 @@ class FakeServer:
     def output_tail(self) -> str:
         return "  last stdout lines:\n    hello from the server"
 
+    def containment(self) -> list[str]:
+        return []
+
 
 @dataclass
 class FakeTiming:

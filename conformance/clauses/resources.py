@@ -9,6 +9,7 @@ import time
 from conformance.clause import Applies, Failed, Level, Skipped, clause
 from conformance.clauses import verify
 from conformance.events import Eof, Reset
+from conformance.harness import sanitize
 from conformance.harness.driver import Client
 from conformance.harness.session import Session
 from conformance.models import current_platform
@@ -161,3 +162,50 @@ def _still_serving(s: Session) -> None:
     s.roundtrip(work)
     verify.alive(s)
     verify.served(s, work, hint="the server stopped serving after the abuse")
+
+
+@clause("ROBUST-4", Level.MUST, """
+    Built with AddressSanitizer and UBSan (--sanitize), the server reports no memory error
+    or undefined behaviour while serving buffers filled to every power-of-two size and one
+    byte either side, a 256 KiB burst, and clients that close or reset.""",
+    hint="""a recv() into a buffer of N bytes can return N: there is no room left for a
+    terminating NUL, and writing buf[n] writes past the end (reserve one byte, recv(fd,
+    buf, sizeof buf - 1, 0), or do not treat the data as a string at all); recv() can also
+    return -1, and buf[-1] is before the start""")
+def robust_sanitized(s: Session) -> None:
+    program = s.server.impl.executable()
+    if not sanitize.instrumented(program):
+        raise Skipped(f"{program or 'the program'} is not built with AddressSanitizer/UBSan; "
+                      "check or grade with --sanitize to build C and C++ servers with them")
+    try:
+        sizes = sorted({(1 << k) + d for k in range(4, 17) for d in (-1, 0, 1)})
+        c = s.connect_one()
+        s.roundtrip([(c, s.payload(c.conn, 256 << 10, "burst"))])
+        for n in sizes:
+            s.roundtrip([(c, s.payload(c.conn, n, f"size{n}"))])
+        c.close("fin")
+        for how in ("rst", "fin"):
+            d = s.connect_one()
+            s.send([(d, s.payload(d.conn, 4096, how))], read_back=False)
+            d.close(how)
+        _still_serving(s)
+    except Failed as failure:
+        _sanitizer_failure(s, wait=True)
+        raise failure
+    _sanitizer_failure(s, wait=False)
+
+
+def _sanitizer_failure(s: Session, *, wait: bool) -> None:
+    """Raise the sanitizer's report when it made one.  A server stopped by the sanitizer
+    may still be writing its report: wait for stderr to end, a bounded time."""
+    stderr = s.server.stderr
+    if stderr is None:
+        return
+    if wait and s.server.wait_exit(1.0) is not None:  # the sanitizer stops the program
+        stderr.wait(lambda head: None, stall=s.timing.stop, total=s.timing.stop)
+    text = stderr.data().decode("utf-8", "backslashreplace")
+    if found := sanitize.report(text):
+        first = found.splitlines()[0].strip()
+        raise Failed("the sanitizer reported a memory error or undefined behaviour",
+                     expected="no sanitizer report", actual=first,
+                     details=("sanitizer report:", *("  " + ln for ln in found.splitlines())))

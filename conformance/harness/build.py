@@ -4,17 +4,29 @@ They run once per implementation and run, in the implementation's folder, with a
 limit for all of them together, their output captured (bounded) and the whole process
 group killed on timeout.  A failed build is the student's result, reported with the
 compiler's output -- never a harness crash, never a hang.
+
+Builds run under the same containment policy as the servers (``sandbox``): the resource
+limits, and with the sandbox on inside bubblewrap -- but with the folder bound writable,
+since the build must leave the program behind.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import dataclasses
+import hashlib
+import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 
+from conformance.harness import sandbox, sanitize
+from conformance.harness.process import cgroup_name, run_id
 from conformance.manifest import Implementation
 
 _LOG_LIMIT = 16 << 10
@@ -39,65 +51,101 @@ class BuildResult:
         ))
 
 
-def build(impl: Implementation) -> BuildResult:
+def build(impl: Implementation, policy: sandbox.Policy | None = None, *,
+          sanitized: bool = False) -> BuildResult:
+    """Run the build steps; ``sanitized`` compiles C and C++ with ASan and UBSan."""
     started = time.monotonic()
+    env = sanitize.build_env() if sanitized else None
     for command in impl.build:
         left = impl.build_timeout - (time.monotonic() - started)
-        status, output = _run(command, str(impl.cwd), max(left, 0.1))
+        status, output = _run(command, str(impl.cwd), max(left, 0.1), policy, env)
         if status:
             return BuildResult(False, command, status, output,
                                time.monotonic() - started)
     return BuildResult(True, seconds=time.monotonic() - started)
 
 
-def _run(command: str, cwd: str, timeout: float) -> tuple[str, str]:
+def _run(command: str, cwd: str, timeout: float, policy: sandbox.Policy | None = None,
+         env: dict[str, str] | None = None) -> tuple[str, str]:
     """('' on success, else what went wrong; the output's tail)."""
     kwargs: dict[str, object] = {}
     if os.name == "posix":
         kwargs["start_new_session"] = True
+    confined = sandbox.confine(["/bin/sh", "-c", command], cwd, policy or sandbox.active(),
+                               build=True, name=cgroup_name("build-" + uuid.uuid4().hex))
+    # Windows has neither /bin/sh nor the limits: the command goes to its shell unchanged.
+    argv = confined.argv if os.name == "posix" else command
     try:
-        proc = subprocess.Popen(command, shell=True, cwd=cwd, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                **kwargs)  # type: ignore[call-overload]
+        proc = subprocess.Popen(argv, shell=os.name != "posix", cwd=cwd, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, **kwargs)  # type: ignore[call-overload]
     except OSError as e:
+        confined.close()
         return f"could not run it ({e.strerror or e})", ""
     try:
         out, _ = proc.communicate(timeout=timeout)
-        status = "" if proc.returncode == 0 else f"exit status {proc.returncode}"
+        status = "" if proc.returncode == 0 else _status(confined.exit_code(proc.returncode))
     except subprocess.TimeoutExpired:
         if os.name == "posix":
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
         proc.kill()
+        confined.kill()
         out, _ = proc.communicate()
         status = f"timed out (limit {timeout:.0f} s)"
+    finally:
+        confined.close()
+    if status and (notes := confined.notes(proc.returncode)):
+        status += "; " + "; ".join(notes)
     text = out.decode("utf-8", "replace") if out else ""
     return status, text[-_LOG_LIMIT:]
+
+
+def _status(code: int | None) -> str:
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
 
 
 _built: dict[tuple[str, ...], BuildResult] = {}
 
 
-def ensure_built(impl: Implementation) -> BuildResult:
-    """Build ``impl`` once per process.  Builds in the same folder take turns through a
-    file lock -- several manifests may share one Makefile, and xdist workers run at once
-    -- so a later one finds the work done (make) or repeats a deterministic failure."""
-    key = (str(impl.cwd), *impl.build)
+def ensure_built(impl: Implementation, policy: sandbox.Policy | None = None, *,
+                 sanitized: bool = False) -> BuildResult:
+    """Build ``impl`` once per run, whichever process asks first.
+
+    xdist workers are separate processes that all want the program.  They take turns
+    through a file lock per folder, and the first one leaves the result next to the
+    lock, under the run's id: the others read it instead of building again -- a build
+    that always relinks (``cc -o server server.c``) would otherwise replace the program
+    under a check that is running it."""
     if not impl.build:
         return BuildResult(True)
+    key = (str(impl.cwd), str(sanitized), *impl.build)
     if key not in _built:
-        import hashlib
-        import tempfile
-
-        digest = hashlib.sha1(key[0].encode()).hexdigest()[:16]
-        lock = os.path.join(tempfile.gettempdir(), f"ioconform-build-{digest}.lock")
-        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+        digest = hashlib.sha1("\0".join(key).encode()).hexdigest()[:16]
+        base = os.path.join(tempfile.gettempdir(), f"ioconform-build-{digest}")
+        done = f"{base}-{run_id()}.json"
+        fd = os.open(base + ".lock", os.O_CREAT | os.O_RDWR, 0o600)
         try:
             _lock(fd)
-            _built[key] = build(impl)
+            try:
+                with open(done, encoding="utf-8") as f:
+                    _built[key] = BuildResult(**json.load(f))
+            except (OSError, ValueError, TypeError):
+                _built[key] = build(impl, policy, sanitized=sanitized)
+                with open(done, "w", encoding="utf-8") as f:
+                    json.dump(dataclasses.asdict(_built[key]), f)
+                atexit.register(_forget, done)
         finally:
             os.close(fd)
     return _built[key]
+
+
+def _forget(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
 
 
 def _lock(fd: int) -> None:

@@ -11,13 +11,21 @@ Teardown: the server runs in a session (process group) of its own, carries a uni
 token in its environment, and on Linux the harness is a child subreaper, so even a
 server that double-forks and calls setsid() is found again as our descendant.  Teardown
 sends SIGKILL to everything so found; STOP clauses send SIGTERM/SIGINT themselves first.
+
+Containment (``sandbox``): the command runs under the policy's resource limits and, where
+it is on, inside bubblewrap.  Then the Popen child is bwrap's monitor, not the server:
+``pid``, ``signal()``, ``tree()``, ``returncode()`` and ``wait_exit()`` all speak of the
+server itself (bwrap's child), as if it were our direct child; teardown also empties the
+server's cgroup, which is what takes down a fork bomb.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,7 +36,7 @@ from types import TracebackType
 
 import psutil
 
-from conformance.harness import observe
+from conformance.harness import observe, sandbox, sanitize
 from conformance.harness.output import Capture
 from conformance.manifest import Implementation
 
@@ -108,8 +116,10 @@ def describe_exit(code: int | None) -> str:
 class ServerProcess:
     """One running implementation.  Use as a context manager."""
 
-    def __init__(self, impl: Implementation, port: int, trace_to: str | None = None) -> None:
+    def __init__(self, impl: Implementation, port: int, trace_to: str | None = None,
+                 policy: sandbox.Policy | None = None) -> None:
         self.impl = impl
+        self.policy = policy or sandbox.active()
         self.port = port
         self.token = uuid.uuid4().hex
         self.argv = impl.argv(port)
@@ -119,6 +129,8 @@ class ServerProcess:
 
             self.argv = tracer.wrap(self.argv, trace_to)
         self._popen: subprocess.Popen[bytes] | None = None
+        self._confined: sandbox.Confined | None = None
+        self._server_pid: int | None = None
         self.stdout: Capture | None = None
         self.stderr: Capture | None = None
         self.started_at = 0.0
@@ -129,6 +141,7 @@ class ServerProcess:
         reset_inherited_signals()
         env = dict(os.environ)
         env.update({PORT_ENV: str(self.port), TOKEN_ENV: self.token, RUN_ENV: run_id()})
+        env.update(sanitize.RUNTIME_ENV)  # only a sanitized build reads them
         out_r, out_w = _open_stdout()
         err_r, err_w = os.pipe()
         kwargs: dict[str, object] = {}
@@ -136,14 +149,21 @@ class ServerProcess:
             kwargs["start_new_session"] = True
         else:
             kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+        writable = [os.path.dirname(self.trace_to)] if self.trace_to else []
+        self._confined = sandbox.confine(self.argv, str(self.impl.cwd), self.policy,
+                                         name=cgroup_name(self.token), writable=writable,
+                                         inner_env={TOKEN_ENV: self.token})
+        if self._confined.sandboxed:
+            del env[TOKEN_ENV]  # only the server carries it, not bwrap's monitor
         try:
             self._popen = subprocess.Popen(  # type: ignore[call-overload]
-                self.argv, cwd=self.impl.cwd, env=env, stdin=subprocess.DEVNULL,
+                self._confined.argv, cwd=self.impl.cwd, env=env, stdin=subprocess.DEVNULL,
                 stdout=out_w, stderr=err_w, close_fds=True, **kwargs,
             )
         except OSError:
             for fd in (out_r, out_w, err_r, err_w):
                 os.close(fd)
+            self._confined.close()
             raise
         finally:
             if self._popen is not None:
@@ -153,6 +173,38 @@ class ServerProcess:
         _live.add(self)
         self.stdout = Capture(out_r)
         self.stderr = Capture(err_r, head=1 << 20)
+        self._await_exec()
+
+    def _await_exec(self) -> None:
+        """Raise OSError, as Popen does, when a wrapper (prlimit, bwrap) could not execute
+        the server: "could not be started" is a better diagnosis than "exited with 127"."""
+        assert self._popen is not None and self._confined is not None
+        wrapped, argv = self._confined.argv, list(self.argv)
+        if wrapped == argv:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self._popen.poll() is not None:
+                return self._exec_failed()
+            with contextlib.suppress(psutil.Error):
+                cmd = psutil.Process(self.pid).cmdline()
+                if cmd and not (len(cmd) > len(argv) and wrapped[-len(cmd):] == cmd):
+                    return None  # no wrapper's command line (nor a zombie's): the server
+            time.sleep(0.001)  # a few exec()s away: poll the process's command line
+        return None
+
+    def _exec_failed(self) -> None:
+        assert self.stderr is not None
+        deadline = time.monotonic() + 2
+        pattern = re.compile(rb"^(?:prlimit: failed to execute|bwrap: execvp) .*: (.+)$", re.M)
+        while not (found := pattern.search(self.stderr.data())):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.005)  # the reader thread is catching up with the pipe
+        why = found.group(1).decode(errors="replace").strip()
+        code = next((e for e in errno.errorcode if os.strerror(e) == why), errno.ENOEXEC)
+        self.kill()
+        raise OSError(code, why)
 
     def __enter__(self) -> ServerProcess:
         self.start()
@@ -164,11 +216,39 @@ class ServerProcess:
 
     @property
     def pid(self) -> int:
+        """The server's pid (inside the sandbox: bwrap's child, not bwrap)."""
         assert self._popen is not None
+        if self._server_pid is not None:
+            return self._server_pid
+        if self._confined is None or not self._confined.sandboxed:
+            self._server_pid = self._popen.pid
+            return self._server_pid
+        deadline = time.monotonic() + 5
+        while self._popen.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(psutil.Error):
+                if children := psutil.Process(self._popen.pid).children():
+                    self._server_pid = children[0].pid
+                    return self._server_pid
+            time.sleep(0.002)  # bwrap is setting up the namespaces: poll for its child
+        return self._popen.pid
+
+    def _wrapper(self) -> int | None:
+        """bwrap's monitor process, when there is one."""
+        if self._popen is None or self._confined is None or not self._confined.sandboxed:
+            return None
         return self._popen.pid
 
     def returncode(self) -> int | None:
-        return None if self._popen is None else self._popen.poll()
+        if self._popen is None:
+            return None
+        code = self._popen.poll()
+        return self._confined.exit_code(code) if self._confined else code
+
+    def containment(self) -> list[str]:
+        """What the resource limits contained (fork()s refused, OOM kills, SIGXFSZ ...)."""
+        if self._confined is None:
+            return []
+        return self._confined.notes(self._popen.poll() if self._popen else None)
 
     def alive(self) -> bool:
         return self.returncode() is None
@@ -182,9 +262,11 @@ class ServerProcess:
             procs[root.pid] = root
             for p in root.children(recursive=True):
                 procs[p.pid] = p
+        wrapper = self._wrapper()
         with contextlib.suppress(psutil.Error):
             for p in psutil.Process().children(recursive=True):
-                if p.pid not in procs and _has_token(p, TOKEN_ENV, self.token):
+                if p.pid not in procs and p.pid != wrapper \
+                        and _has_token(p, TOKEN_ENV, self.token):
                     procs[p.pid] = p
         return list(procs.values())
 
@@ -221,15 +303,20 @@ class ServerProcess:
     # -- control -----------------------------------------------------------------------
     def signal(self, sig: int) -> None:
         if self._popen is not None and self.alive():
+            if self._wrapper() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self._popen.send_signal(sig)
+                return
             with contextlib.suppress(ProcessLookupError):
-                self._popen.send_signal(sig)
+                os.kill(self.pid, sig)
 
     def wait_exit(self, timeout: float) -> int | None:
         assert self._popen is not None
         try:
-            return self._popen.wait(timeout)
+            self._popen.wait(timeout)
         except subprocess.TimeoutExpired:
             return None
+        return self.returncode()
 
     def suspend(self) -> None:
         for p in self.tree():
@@ -246,15 +333,22 @@ class ServerProcess:
         if self._popen is None:
             return
         procs = self.tree()
+        if (wrapper := self._wrapper()) is not None:
+            with contextlib.suppress(psutil.Error):
+                procs.append(psutil.Process(wrapper))
         if os.name == "posix":
             with contextlib.suppress(OSError):
                 os.killpg(self._popen.pid, signal.SIGKILL)
         for p in procs:
             with contextlib.suppress(psutil.Error):
                 p.kill()
+        if self._confined is not None:
+            self._confined.kill()  # what the tree walk missed: a fork bomb's newest
         psutil.wait_procs(procs, timeout=5)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._popen.wait(5)
+        if self._confined is not None:
+            self._confined.close()
         for cap in (self.stdout, self.stderr):
             if cap is not None:
                 cap.stop()
@@ -280,7 +374,13 @@ def sweep(run: str | None = None) -> int:
         with contextlib.suppress(psutil.Error):
             p.kill()
     psutil.wait_procs(strays, timeout=5)
+    sandbox.remove_cgroups(cgroup_name("", run))
     return len(strays)
+
+
+def cgroup_name(token: str, run: str | None = None) -> str:
+    """The cgroup of one server (or, with token '', the prefix of a run's cgroups)."""
+    return f"{sandbox.CGROUP_PREFIX}{(run or run_id())[:12]}-{token[:16]}"
 
 
 def _is_server(p: psutil.Process) -> bool:

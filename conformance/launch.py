@@ -1,0 +1,64 @@
+"""Run the contract test in this process, as ``run``, ``check`` and ``grade`` all do.
+
+One pytest session, isolated from any pytest configuration (ini files, conftest.py) of
+the folder the command is started from, with its verdicts written to a JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from conformance.runner import Result
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class UsageError(Exception):
+    """A bad command line, manifest or course: exit status 2 with the message."""
+
+
+class WorkersError(UsageError, ValueError):
+    pass
+
+
+def workers(spec: str, cases: int) -> int:
+    if spec == "auto":
+        # One more than the CPUs: most of a clause's time is spent waiting (stall
+        # windows, the idle sample, a server's startup), measured 71 s -> 54 s on 2 cores.
+        return max(1, min((os.cpu_count() or 1) + 1, cases))
+    try:
+        n = int(spec)
+    except ValueError:
+        raise WorkersError(f"--workers: expected a number or 'auto', got {spec!r}") from None
+    if n < 0:
+        raise WorkersError("--workers must be 0 or more")
+    return n
+
+
+def contract(folder: Path, options: list[str], n_workers: int) -> tuple[int, list[Result] | None]:
+    """(pytest's exit status or 130, the verdicts or None when the session produced none)."""
+    import pytest
+
+    out = folder / "results.json"
+    ini = folder / "pytest.ini"
+    ini.write_text("[pytest]\n", encoding="utf-8")
+    test = Path(__file__).with_name("test_contract.py")
+    argv = [str(test), "-c", str(ini), "--rootdir", str(folder),
+            "--confcutdir", str(test.parent), "-p", "no:cacheprovider", "-p", "no:terminal",
+            "-p", "no:randomly", "--ioconform-progress", "--ioconform-json", str(out),
+            *options]
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        argv += ["-p", "ioconform", "-p", "xdist"]
+    if n_workers > 1:
+        argv += ["-n", str(n_workers), "--dist", "worksteal"]
+    try:
+        code = int(pytest.main(argv))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED, None
+    if code == pytest.ExitCode.INTERRUPTED:
+        return EXIT_INTERRUPTED, None
+    if not out.exists():
+        return code, None
+    return code, [Result.from_dict(d) for d in json.loads(out.read_text(encoding="utf-8"))]

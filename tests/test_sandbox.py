@@ -1,0 +1,234 @@
+"""Containment of untrusted servers (conformance/harness/sandbox.py): the limits and the
+bubblewrap sandbox hold against a fork bomb, a disk filler and a server that connects
+outward; a well-behaved server works, and is signalled, exactly as without them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from conformance.harness import build, ports, sandbox
+from conformance.harness.process import ServerProcess, describe_exit
+from conformance.harness.sandbox import Limits, Policy
+from conformance.manifest import Implementation, bundled, from_command
+
+SERVERS = Path(__file__).resolve().parent / "servers"
+STARTUP = 20.0
+WaitFor = Callable[..., Any]
+Start = Callable[..., ServerProcess]
+
+needs_sandbox = pytest.mark.skipif(sandbox.unavailable() is not None,
+                                   reason=f"no sandbox here: {sandbox.unavailable()}")
+needs_pids_cgroup = pytest.mark.skipif("pids" not in sandbox._cgroup_roots(),
+                                       reason="needs root and a writable pids cgroup")
+
+
+@pytest.fixture
+def started() -> Iterator[Start]:
+    servers: list[ServerProcess] = []
+
+    def start(impl: Implementation, policy: Policy, listen: bool = True) -> ServerProcess:
+        server = ServerProcess(impl, ports.free_port(), policy=policy)
+        servers.append(server)
+        server.start()
+        assert not listen or server.wait_listening(STARTUP), server.output_tail()
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()
+        ports.release(server.port)
+
+
+def _script(name: str, *args: str, cwd: str = ".") -> Implementation:
+    return from_command("blocking", "echo", [sys.executable, str(SERVERS / name), "{port}",
+                                             *args], name=Path(name).stem, cwd=cwd)
+
+
+def _echo(port: int, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(payload)
+        got = b""
+        while len(got) < len(payload) and (chunk := c.recv(4096)):
+            got += chunk
+    return got
+
+
+# -- parsing ------------------------------------------------------------------------
+def test_limits_round_trip_and_defaults() -> None:
+    assert Limits().to_arg() == "cpu=60,memory=1024,files=16384,processes=256,fsize=64"
+    assert Limits.from_arg(Limits().to_arg()) == Limits()
+    assert Limits.from_arg("memory=0, processes=32") == Limits(memory_mb=0, processes=32)
+    assert Limits(open_files=1 << 40).nofile() <= 1 << 40
+    assert Policy().mode == "off" and Policy().limits == Limits()
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("cpu=60,disk=3", "'disk'"), ("cpu=sixty", "'cpu'"), ("memory", "'memory'"),
+    ("files=-1", "'files'"),
+])
+def test_bad_limits_name_the_key(text: str, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        Limits.from_arg(text)
+
+
+def test_bad_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="off, auto, require"):
+        Policy("sometimes")
+
+
+def test_plugin_usage_errors_name_their_source() -> None:
+    done = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "conformance",
+                           "-p", "no:cacheprovider", "--collect-only", "-q",
+                           "--ioconform-limits", "cpu=1,disk=2"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "command line --ioconform-limits: unknown limit 'disk'" in done.stderr
+
+
+def test_unavailable_sandbox_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("shutil.which", lambda _: None)
+    why = sandbox.unavailable.__wrapped__()
+    assert why is not None and "apt-get install bubblewrap" in why
+    monkeypatch.undo()
+    monkeypatch.setattr(sandbox, "unavailable", lambda: "bwrap: setting up uid map: denied")
+    assert "denied" in (sandbox.check_policy(Policy("require")) or "")
+    assert sandbox.check_policy(Policy("auto")) is None
+    assert "WARNING no sandbox" in sandbox.describe(Policy("auto"))
+    assert not Policy("auto").sandboxed
+
+
+# -- a well-behaved server ---------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["off", pytest.param("require", marks=needs_sandbox)])
+def test_echo_server_and_its_signals(mode: str, started: Start, wait_for: WaitFor) -> None:
+    impl = next(i for i in bundled() if i.name == "py-blocking")
+    server = started(impl, Policy(mode))
+    assert _echo(server.port, b"hello") == b"hello"
+    me = psutil.Process(server.pid)
+    assert "implementations.blocking" in " ".join(me.cmdline())  # the server, not bwrap
+    assert [p.pid for p in server.tree()] == [server.pid]
+    server.signal(signal.SIGSTOP)
+    wait_for(lambda: me.status() == psutil.STATUS_STOPPED, 10, "the server to stop")
+    server.signal(signal.SIGCONT)
+    assert _echo(server.port, b"again") == b"again"
+    server.signal(signal.SIGTERM)
+    code = server.wait_exit(10)
+    assert code is not None and code <= 0, describe_exit(code)
+    assert server.containment() == []
+
+
+@needs_sandbox
+def test_exit_status_is_the_servers(started: Start) -> None:
+    off = started(_script("ignores_signals.py"), Policy("off"))
+    on = started(_script("ignores_signals.py"), Policy("require"))
+    for server in (off, on):
+        server.signal(signal.SIGKILL)
+        assert describe_exit(server.wait_exit(10)) == "killed by SIGKILL"
+    assert on._popen is not None and on.pid != on._popen.pid  # bwrap's monitor is not it
+
+
+# -- hostile servers -----------------------------------------------------------------------
+@needs_pids_cgroup
+@pytest.mark.parametrize("mode", ["off", pytest.param("require", marks=needs_sandbox)])
+def test_fork_bomb_is_contained(mode: str, started: Start, wait_for: WaitFor,
+                                carrying_token: Callable[[str], list[psutil.Process]]) -> None:
+    server = started(_script("fork_bomb.py"), Policy(mode, Limits(processes=64)))
+    note = wait_for(lambda: [n for n in server.containment() if "process limit 64" in n],
+                    30, "the process limit to be reached")
+    assert "fork()/clone() refused" in note[0] and "pids cgroup" in note[0]
+    assert len(server.tree()) <= 64
+    assert subprocess.run(["true"], timeout=10, check=False).returncode == 0  # we still fork
+    server.kill()
+    assert carrying_token(server.token) == []
+    assert "process limit 64 reached" in " ".join(server.containment())
+    assert not [d for d in Path("/sys/fs/cgroup").rglob(f"*{server.token[:16]}*")]
+
+
+@needs_sandbox
+def test_disk_filler_is_contained(tmp_path: Path, started: Start, wait_for: WaitFor) -> None:
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    (folder / "server.c").write_text("int main(void) { return 0; }\n")
+    before = sorted(os.listdir(folder))
+    impl = _script("disk_filler.py", cwd=str(folder))
+    server = started(impl, Policy("require", Limits(file_size_mb=4)))
+    assert server.stdout is not None
+    out = server.stdout
+    wait_for(lambda: b"done" in out.data(), 30, "the filler to give up")
+    said = server.stdout.data().decode()
+    assert "cwd EFBIG" in said and "cwd ENOSPC" in said and "/tmp ENOSPC" in said, said
+    server.kill()
+    assert sorted(os.listdir(folder)) == before
+    assert not list(Path("/tmp").glob("filler-*.bin"))
+
+
+@pytest.mark.parametrize("mode", ["off", pytest.param("require", marks=needs_sandbox)])
+def test_file_size_limit_kills_with_sigxfsz(mode: str, tmp_path: Path, started: Start) -> None:
+    if not sandbox._enforcement(Limits(), False)["fsize"]:
+        pytest.skip("no prlimit here")
+    server = started(_script("disk_filler.py", "--signal", cwd=str(tmp_path)),
+                     Policy(mode, Limits(file_size_mb=2)), listen=False)
+    assert describe_exit(server.wait_exit(30)) == "killed by SIGXFSZ"
+    assert server.containment() == ["killed by SIGXFSZ: a file grew past the 2 MiB limit"]
+
+
+_OUTWARD = """
+import json, socket, sys
+from conformance.harness import ports, sandbox
+from conformance.harness.process import ServerProcess
+from conformance.manifest import from_command
+impl = from_command("blocking", "echo", [sys.executable, sys.argv[1], "{port}"])
+server = ServerProcess(impl, ports.free_port(), policy=sandbox.Policy("require"))
+server.start()
+try:
+    listening = server.wait_listening(20)
+    before = sandbox.outward_attempts()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as c:
+        c.settimeout(10)
+        got = b""
+        while got.count(b"\\n") < 3 and (chunk := c.recv(4096)):
+            got += chunk
+    print(json.dumps({"listening": listening, "inside": sandbox.in_loopback_only(),
+                      "results": got.decode().split(), "refused":
+                      sandbox.outward_attempts() - before}))
+finally:
+    server.kill()
+"""
+
+
+@needs_sandbox
+def test_outward_connections_fail_and_are_counted() -> None:
+    argv = sandbox.loopback_only_argv([sys.executable, "-c", _OUTWARD,
+                                       str(SERVERS / "connects_out.py")])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["listening"] and seen["inside"]
+    assert seen["results"] == ["ENETUNREACH"] * 3
+    assert seen["refused"] >= 3
+    assert not sandbox.in_loopback_only()  # this test itself runs outside
+
+
+# -- builds ----------------------------------------------------------------------------
+@needs_sandbox
+def test_build_runs_sandboxed_and_leaves_its_output(tmp_path: Path) -> None:
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    command = "echo built > program && touch ../outside && test ! -w /usr"
+    status, output = build._run(command, str(folder), 30, Policy("require"))
+    assert status == "", output
+    assert (folder / "program").read_text() == "built\n"
+    assert not (tmp_path / "outside").exists()  # /tmp was private to the build
+    status, _ = build._run("exit 3", str(folder), 30, Policy("require"))
+    assert status == "exit status 3"
