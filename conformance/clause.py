@@ -106,6 +106,7 @@ class Clause:
     # Raises Failed/Skipped, or returns None or a note (evidence) kept with a pass.
     check: Callable[[Session], str | None] = field(compare=False, repr=False)
     traced: bool = False  # runs the server under the syscall tracer (Linux, strace)
+    sanitized: bool = False  # with --sanitize, runs the ASan/UBSan build of the server
 
     @property
     def family(self) -> str:
@@ -121,7 +122,7 @@ REGISTRY: dict[str, Clause] = {}
 
 def clause(
     id: str, level: Level, requirement: str, *, applies: Applies = Applies(), hint: str,
-    traced: bool = False,
+    traced: bool = False, sanitized: bool = False,
 ) -> Callable[[Callable[[Session], str | None]], Callable[[Session], str | None]]:
     """Declare a clause; the decorated function is its check."""
     m = _ID.match(id)
@@ -134,7 +135,7 @@ def clause(
 
     def register(check: Callable[[Session], str | None]) -> Callable[[Session], str | None]:
         REGISTRY[id] = Clause(id, level, " ".join(requirement.split()), applies,
-                              " ".join(hint.split()), check, traced)
+                              " ".join(hint.split()), check, traced, sanitized)
         return check
 
     return register

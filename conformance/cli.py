@@ -8,10 +8,8 @@ JSON report's fields are a stable interface: graders script against them.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -67,8 +65,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limits", metavar="SPEC",
                    help=f"resource limits per server, e.g. {Limits().to_arg()} (0: none)")
     p.add_argument("--sanitize", action="store_true",
-                   help="build C and C++ servers with AddressSanitizer and UBSan (ROBUST-4); "
-                        "the build runs in a private copy of the folder")
+                   help="check ROBUST-4 on an AddressSanitizer/UBSan build of C and C++ "
+                        "servers, made in a private copy of the folder")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print the matrix and the summary only, not the failure details")
 
@@ -231,12 +229,7 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
         folder = Path(tmp)
         if name == "check":
             impl = impls[0]
-            if args.sanitize and impl.build:  # never reuse (or clobber) the student's build
-                shutil.copytree(impl.cwd, folder / "sanitized", symlinks=True,
-                                ignore=shutil.ignore_patterns(".git"))
-                impl = dataclasses.replace(impl, cwd=folder / "sanitized")
-            extra = ["--manifest", str(impl.source if impl is impls[0]
-                                       and impl.source != "command line"
+            extra = ["--manifest", str(impl.source if impl.source != "command line"
                                        else _write_manifest(impl, folder))]
         code, found = launch.contract(folder, extra + [f"--clause={c}" for c in args.clause]
                                       + _setting_args(args), workers)

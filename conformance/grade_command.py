@@ -120,7 +120,7 @@ def grade_main(args: argparse.Namespace) -> int:
             for s in ready:
                 assert s.impl is not None
                 path = folder / f"{s.name}.toml"
-                path.write_text(to_toml(s.impl, build=False), encoding="utf-8")
+                path.write_text(to_toml(s.impl), encoding="utf-8")  # workers: up to date
                 manifests += ["--manifest", str(path)]
             code, found = launch.contract(folder, manifests + _settings(course, options),
                                           workers)

@@ -137,7 +137,7 @@ def prepare(name: str, folder: Path, course: Course, work: Path) -> Submission:
 def build_all(subs: Sequence[Submission], workers: int, options: Options) -> None:
     def one(sub: Submission) -> None:
         assert sub.impl is not None
-        done = build.ensure_built(sub.impl, options.sandbox, sanitized=options.sanitize)
+        done = build.ensure_built(sub.impl, options.sandbox)
         sub.seconds += done.seconds
         if not done.ok:
             sub.stop("build-failed", done.describe())

@@ -82,8 +82,9 @@ def run(clause: Clause, impl: Implementation, options: Options) -> Result:
         result.verdict, result.detail = Verdict.NA, why
     elif why := unavailable(impl):
         result.verdict, result.detail = Verdict.SKIP, why
-    elif not (built := build.ensure_built(impl, options.sandbox,
-                                          sanitized=options.sanitize)).ok:
+    elif not (built := build.ensure_built(
+            impl := _variant(clause, impl, options), options.sandbox,
+            sanitized=clause.sanitized and options.sanitize)).ok:
         result.verdict = Verdict.FAIL
         result.detail = "\n".join((f"{clause.id} ({clause.level.value}): {clause.requirement}",
                                    built.describe(),
@@ -104,6 +105,15 @@ def run(clause: Clause, impl: Implementation, options: Options) -> Result:
     result.verdict, result.detail = _declared(clause, impl, options, result)
     result.duration_s = round(time.monotonic() - started, 3)
     return result
+
+
+def _variant(clause: Clause, impl: Implementation, options: Options) -> Implementation:
+    """The build a clause runs: the sanitized clause (ROBUST-4) gets the ASan/UBSan build,
+    made in a copy of the folder, so that every other clause judges the program as the
+    student built it -- one memory error costs one clause, not every clause it aborts."""
+    if clause.sanitized and options.sanitize and impl.build:
+        return build.sanitized_copy(impl)
+    return impl
 
 
 def _check(clause: Clause, impl: Implementation, options: Options) -> tuple[Verdict, str]:

@@ -171,7 +171,7 @@ def _still_serving(s: Session) -> None:
     hint="""a recv() into a buffer of N bytes can return N: there is no room left for a
     terminating NUL, and writing buf[n] writes past the end (reserve one byte, recv(fd,
     buf, sizeof buf - 1, 0), or do not treat the data as a string at all); recv() can also
-    return -1, and buf[-1] is before the start""")
+    return -1, and buf[-1] is before the start""", sanitized=True)
 def robust_sanitized(s: Session) -> None:
     program = s.server.impl.executable()
     if not sanitize.instrumented(program):

@@ -18,12 +18,14 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from conformance.harness import sandbox, sanitize
 from conformance.harness.process import cgroup_name, run_id
@@ -141,6 +143,34 @@ def ensure_built(impl: Implementation, policy: sandbox.Policy | None = None, *,
         finally:
             os.close(fd)
     return _built[key]
+
+
+def sanitized_copy(impl: Implementation) -> Implementation:
+    """``impl`` in a copy of its folder, for the sanitized build: once per run and folder,
+    shared by the xdist workers like the build itself."""
+    digest = hashlib.sha1(str(impl.cwd).encode()).hexdigest()[:16]
+    base = os.path.join(tempfile.gettempdir(), f"ioconform-sanitized-{digest}")
+    copy = f"{base}-{run_id()}"
+    fd = os.open(base + ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        _lock(fd)
+        if not os.path.isdir(copy):
+            shutil.copytree(impl.cwd, copy, symlinks=True, ignore=_build_output)
+            atexit.register(shutil.rmtree, copy, True)
+    finally:
+        os.close(fd)
+    return dataclasses.replace(impl, cwd=Path(copy))
+
+
+def _build_output(folder: str, names: list[str]) -> set[str]:
+    """What the sanitized copy leaves out, so that ``make`` cannot find the uninstrumented
+    program up to date: object files, archives and executables (ELF), and VCS data."""
+    out = {n for n in names if n in (".git", "__pycache__") or n.endswith((".o", ".a"))}
+    for n in names:
+        with contextlib.suppress(OSError), open(os.path.join(folder, n), "rb") as f:
+            if f.read(4) == b"\x7fELF":
+                out.add(n)
+    return out
 
 
 def _forget(path: str) -> None:
