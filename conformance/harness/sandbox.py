@@ -160,6 +160,22 @@ def _fs_args(tmp_bytes: int) -> list[str]:
             "--tmpfs", "/tmp", "--unshare-ipc", "--die-with-parent", *user]
 
 
+def _keep_visible(argv: Sequence[str]) -> list[str]:
+    """Read-only binds for what the private /tmp would hide but the server needs: the
+    Python environment (a virtualenv or tox env created under /tmp) and the folders of
+    absolute paths in the command (a script run from a checkout under /tmp)."""
+    tmp = os.path.realpath("/tmp")
+    wanted = {sys.prefix} | {os.path.dirname(a) for a in argv
+                             if os.path.isabs(a) and os.path.exists(a)}
+    keep = sorted(p for p in wanted if os.path.realpath(p).startswith(tmp + os.sep))
+    # parents first; a folder inside one already bound needs no bind of its own
+    chosen: list[str] = []
+    for p in keep:
+        if not any(p.startswith(c + os.sep) for c in chosen):
+            chosen.append(p)
+    return [a for p in chosen for a in ("--ro-bind", p, p)]
+
+
 @functools.cache
 def unavailable() -> str | None:
     """Why the bubblewrap sandbox cannot be set up here, or None (probed once, for real)."""
@@ -506,7 +522,7 @@ def confine(argv: Sequence[str], cwd: str, policy: Policy, *, name: str,
         size = ["--size", str(tmp)] if tmp else []
         binds = [a for w in writable for a in ("--bind", w, w)]
         env = [a for k, v in (inner_env or {}).items() for a in ("--setenv", k, v)]
-        cmd = [shutil.which("bwrap") or "bwrap", *_fs_args(tmp),
+        cmd = [shutil.which("bwrap") or "bwrap", *_fs_args(tmp), *_keep_visible(cmd),
                *_folder_args(cwd, size, build), *binds, *env, "--chdir", cwd, "--", *cmd]
     if prlimit := _prlimit_args(lim, how):
         cmd = [shutil.which("prlimit") or "prlimit", *prlimit, "--", *cmd]
