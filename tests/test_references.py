@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conformance.manifest import bundled
 from conformance.models import current_platform
 
 
+@pytest.mark.xdist_group("whole-runs")  # never beside the graded fork bomb: see tox.ini
 def test_every_reference_conforms(ioconform_cli, tmp_path: Path) -> None:
     report = tmp_path / "references.json"
     proc = ioconform_cli("run", "--json", str(report), "-q", timeout=600)
