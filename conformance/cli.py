@@ -21,7 +21,6 @@ from conformance import __version__, grade_command, launch, report
 from conformance.clause import Clause, Verdict
 from conformance.course import SANDBOX_MODES, CourseError
 from conformance.grading import GradingError
-from conformance.harness.process import sweep
 from conformance.harness.sandbox import Limits, Policy, check_policy
 from conformance.launch import (
     EXIT_HARNESS,
@@ -219,10 +218,7 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
         clauses: list[Clause] = select_clauses(args.clause)
     except ValueError as e:
         raise UsageError(f"--clause: {e}") from None
-    try:
-        workers = launch.workers(args.workers, len(impls) * len(clauses))
-    except launch.WorkersError as e:
-        raise UsageError(str(e)) from None
+    workers = launch.workers(args.workers, len(impls) * len(clauses))
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ioconform-") as tmp:
@@ -234,7 +230,7 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
         code, found = launch.contract(folder, extra + [f"--clause={c}" for c in args.clause]
                                       + _setting_args(args), workers)
         if code == EXIT_INTERRUPTED:
-            return _interrupted()
+            return launch.interrupted()
         if found is None:
             print(f"ioconform: the test session ended without results (pytest exit {code})",
                   file=sys.stderr)
@@ -263,12 +259,6 @@ def _write_manifest(impl: Implementation, folder: Path) -> Path:
     path = folder / f"{impl.name}.toml"
     path.write_text(to_toml(impl), encoding="utf-8")
     return path
-
-
-def _interrupted() -> int:
-    n = sweep()
-    print(f"\nioconform: interrupted; {n} stray server process(es) killed", file=sys.stderr)
-    return EXIT_INTERRUPTED
 
 
 def _setting_args(args: argparse.Namespace) -> list[str]:

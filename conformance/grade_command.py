@@ -25,7 +25,6 @@ from conformance.clause import Clause
 from conformance.course import SANDBOX_MODES, Course
 from conformance.course import load as load_course
 from conformance.harness import sandbox
-from conformance.harness.process import sweep
 from conformance.harness.session import Timing
 from conformance.launch import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from conformance.manifest import Implementation, to_toml
@@ -122,14 +121,11 @@ def grade_main(args: argparse.Namespace) -> int:
                 path = folder / f"{s.name}.toml"
                 path.write_text(to_toml(s.impl), encoding="utf-8")  # workers: up to date
                 manifests += ["--manifest", str(path)]
-            code, found = launch.contract(folder, manifests + _settings(course, options),
+            code, found = launch.contract(folder, manifests + _settings(course, options, scale),
                                           workers)
             results = found or []
             if code == EXIT_INTERRUPTED:
-                n = sweep()
-                print(f"\nioconform: interrupted; {n} stray server process(es) killed",
-                      file=sys.stderr)
-                return EXIT_INTERRUPTED
+                return launch.interrupted()
     doc = document(course, clauses, subs, results, meta={
         "started": started, "duration_s": round(time.monotonic() - t0, 3),
         "workers": workers, "shard": args.shard or "1/1", "timeout_scale": scale,
@@ -169,7 +165,7 @@ def _in_loopback_only(argv: list[str]) -> int:
         return EXIT_INTERRUPTED
 
 
-def _settings(course: Course, options: Options) -> list[str]:
+def _settings(course: Course, options: Options, scale: float) -> list[str]:
     out = [f"--clause={c}" for c in course.clauses]
     out += ["--sandbox", options.sandbox.mode,
             "--ioconform-limits", options.sandbox.limits.to_arg()]
@@ -180,7 +176,6 @@ def _settings(course: Course, options: Options) -> list[str]:
         out.append("--strict-should")
     if not options.trace:
         out.append("--no-trace")
-    scale = options.timing.startup / Timing().startup
     if scale != 1.0:
         out += ["--timeout-scale", str(scale)]
     return out

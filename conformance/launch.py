@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from conformance.runner import Result
@@ -35,6 +36,15 @@ def workers(spec: str, cases: int) -> int:
     if n < 0:
         raise WorkersError("--workers must be 0 or more")
     return n
+
+
+def interrupted() -> int:
+    """After Ctrl-C: kill what the run left behind, say so, and return 130."""
+    from conformance.harness.process import sweep
+
+    n = sweep()
+    print(f"\nioconform: interrupted; {n} stray server process(es) killed", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def contract(folder: Path, options: list[str], n_workers: int) -> tuple[int, list[Result] | None]:
