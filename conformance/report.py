@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from conformance import __version__
 from conformance.clause import FAMILIES, Clause, Verdict, ordered
+from conformance.gradebook import printable
 from conformance.manifest import Implementation
 from conformance.models import MODELS
 from conformance.runner import Result
@@ -151,18 +152,21 @@ def to_junit(run: Run) -> str:
         for r in rs:
             case = ET.SubElement(suite, "testcase", classname=f"ioconform.{impl.name}",
                                  name=r.clause, time=f"{r.duration_s:.3f}")
-            first = r.detail.splitlines()[1].strip() if r.detail.count("\n") else r.detail
+            # XML 1.0 cannot hold most control characters, escaped or not, and a server's
+            # output quoted in a diagnosis may contain any byte.
+            detail = printable(r.detail)
+            first = detail.splitlines()[1].strip() if detail.count("\n") else detail
             if r.verdict is Verdict.FAIL:
                 counts["failures"] += 1
-                ET.SubElement(case, "failure", message=first).text = r.detail
+                ET.SubElement(case, "failure", message=first).text = detail
             elif r.verdict is Verdict.ERROR:
                 counts["errors"] += 1
-                ET.SubElement(case, "error", message="harness error").text = r.detail
+                ET.SubElement(case, "error", message="harness error").text = detail
             elif r.verdict in (Verdict.SKIP, Verdict.NA, Verdict.XFAIL):
                 counts["skipped"] += 1
                 ET.SubElement(case, "skipped", message=f"{r.verdict.value}: {first}")
             elif r.verdict in (Verdict.NON_STRICT, Verdict.XPASS):
-                ET.SubElement(case, "system-out").text = f"{r.verdict.value}\n{r.detail}"
+                ET.SubElement(case, "system-out").text = f"{r.verdict.value}\n{detail}"
         for k, v in counts.items():
             suite.set(k, str(v))
     ET.indent(suites)

@@ -155,6 +155,17 @@ def test_run_writes_the_documented_json_and_junit(ioconform_cli, tmp_path: Path)
     assert "py-poll" in proc.stdout
 
 
+def test_junit_holds_a_servers_control_characters_as_visible_escapes() -> None:
+    impl = bundled()[0]
+    detail = "ECHO-1 (MUST): ...\n  last stdout lines:\n    \x00\x1b[31mred\x07"
+    result = report.Result(impl.name, impl.model, impl.service, "ECHO-1", "ECHO", "MUST",
+                           report.Verdict.FAIL, detail)
+    xml = report.to_junit(report.Run("run", [impl], [result]))
+    failure = ET.fromstring(xml.encode()).find("testsuite/testcase/failure")
+    assert failure is not None and failure.text is not None
+    assert "\\x00\\x1b[31mred\\x07" in failure.text
+
+
 def test_check_of_a_broken_server_explains_the_failure(ioconform_cli, tmp_path: Path) -> None:
     js = tmp_path / "r.json"
     proc = ioconform_cli("check", "--model", ET_NO_DRAIN.model, "--service", "echo",
