@@ -39,7 +39,7 @@ from conformance.manifest import (
 )
 from conformance.models import MODELS, SERVICES, current_platform
 from conformance.plugin import select_clauses
-from conformance.runner import DEFAULT_SEED, unavailable
+from conformance.runner import DEFAULT_SEED, foreign, unavailable
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only implementations of this model (repeatable)")
     run.add_argument("--mutants", action="store_true",
                      help="the deliberately broken servers instead of the references")
+    run.add_argument("--wine", action="store_true",
+                     help="on Linux, also the Windows references, run under Wine")
     _common(run)
 
     check = sub.add_parser(
@@ -177,8 +179,11 @@ def _run(args: argparse.Namespace) -> int:
         impls = [i for i in impls if i.name in args.impl]
     if args.model:
         impls = [i for i in impls if i.model in args.model]
+    # Windows programs run under Wine on Linux, but only when asked for: by name, or
+    # with --wine.
     here = current_platform()
-    impls = [i for i in impls if here in i.platforms]
+    impls = [i for i in impls if here in i.platforms
+             or (foreign(i) is None and (args.wine or i.name in (args.impl or ())))]
     if not impls:
         raise UsageError(f"no implementation selected runs on {here}")
     extra = ["--mutants"] if args.mutants else []
@@ -203,9 +208,8 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
     else:
         raise UsageError("nothing to check: give a manifest, or --model, --service and "
                          "a command after '--'")
-    if current_platform() not in impl.platforms:
-        raise UsageError(f"{impl.name} runs on {', '.join(sorted(impl.platforms))}, not on "
-                         f"{current_platform()}")
+    if why := foreign(impl):
+        raise UsageError(why)
     if impl.executable() is None and not impl.build:
         raise UsageError(f"{impl.source}: cannot find the program {impl.argv(0)[0]!r} "
                          f"(looked in PATH and relative to {impl.cwd})")

@@ -37,8 +37,8 @@ from conformance.clause import Clause, Verdict
 from conformance.course import Course
 from conformance.harness import build
 from conformance.manifest import Implementation, ManifestError
-from conformance.models import MODELS, current_platform
-from conformance.runner import Options, Result, not_applicable, start_problem
+from conformance.models import MODELS
+from conformance.runner import Options, Result, foreign, not_applicable, start_problem
 
 STATUSES = ("graded", "build-failed", "invalid", "not-started", "error")
 MAX_FOLDER_BYTES = 64 << 20
@@ -126,10 +126,8 @@ def prepare(name: str, folder: Path, course: Course, work: Path) -> Submission:
                  "the submission's folder")
         return sub
     sub.impl = impl
-    here = current_platform()
-    if here not in impl.platforms:
-        sub.stop("error", f"{name} runs on {', '.join(sorted(impl.platforms))}: it cannot be "
-                 f"graded on {here}")
+    if why := foreign(impl):
+        sub.stop("error", f"{why}: it cannot be graded here")
     return sub
 
 

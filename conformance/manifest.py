@@ -68,16 +68,23 @@ class Implementation:
     build: tuple[str, ...] = ()
     build_timeout: float = 300.0
 
-    def argv(self, port: int) -> list[str]:
-        return [a.replace("{port}", str(port)).replace("{python}", sys.executable)
+    def argv(self, port: int, python: str | None = None) -> list[str]:
+        """The command, with the port and ``python`` (default: this Python) put in."""
+        python = python or sys.executable
+        return [a.replace("{port}", str(port)).replace("{python}", python)
                 for a in self.command]
+
+    def uses_python(self) -> bool:
+        return any("{python}" in a for a in self.command)
 
     def executable(self) -> str | None:
         """The resolved program path, or None when it cannot be found."""
         prog = self.argv(0)[0]
         if os.sep in prog or (os.altsep and os.altsep in prog):
             path = prog if os.path.isabs(prog) else str(self.cwd / prog)
-            return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+            # A Windows program run by Wine needs no executable bit.
+            runnable = os.access(path, os.X_OK) or path.lower().endswith(".exe")
+            return path if os.path.isfile(path) and runnable else None
         return shutil.which(prog)
 
 

@@ -81,6 +81,15 @@ MODELS: dict[str, Model] = {
                ("linux",), Triggering.EDGE, Concurrency.CONCURRENT),
         _model("io_uring", "io_uring: submit accept/recv/send, reap completions",
                ("linux",), Triggering.COMPLETION, Concurrency.CONCURRENT),
+        _model("wsapoll", "WSAPoll(): Winsock's level-triggered poll() over a WSAPOLLFD array",
+               ("windows",), Triggering.LEVEL, Concurrency.CONCURRENT),
+        _model("iocp", "I/O completion ports: overlapped accept/recv/send, completions "
+               "dequeued by GetQueuedCompletionStatus", ("windows",), Triggering.COMPLETION,
+               Concurrency.CONCURRENT, single_threaded=False),
+        _model("kqueue-lt", "kqueue, level-triggered (EVFILT_READ without EV_CLEAR)",
+               ("darwin",), Triggering.LEVEL, Concurrency.CONCURRENT),
+        _model("kqueue-et", "kqueue, edge-triggered (EV_CLEAR): drain to EAGAIN",
+               ("darwin",), Triggering.EDGE, Concurrency.CONCURRENT),
     )
 }
 

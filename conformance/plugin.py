@@ -26,6 +26,7 @@ import argparse
 import collections
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -34,7 +35,7 @@ import pytest
 import conformance.clauses  # noqa: F401  (registers the clauses)
 from conformance import runner, settings
 from conformance.clause import REGISTRY, Clause, Verdict, ordered
-from conformance.harness import sandbox
+from conformance.harness import sandbox, wine
 from conformance.harness.process import new_run, reset_inherited_signals, sweep
 from conformance.harness.session import Timing
 from conformance.manifest import Implementation, ManifestError, bundled, load
@@ -231,6 +232,8 @@ class _Recorder:
             return  # an xdist worker: the controller collects and writes
         if sweep():
             sys.stderr.write("ioconform: killed stray server processes left by this run\n")
+        if any(wine.emulates(i.platforms) for i, _ in _selection(self.config)):
+            wine.shutdown(os.environ)  # the persistent wineserver the servers shared
         if path := self.config.getoption("ioconform_json"):
             position = {c.id: n for n, c in enumerate(ordered())}
             results = sorted(self.results, key=lambda r: (r.impl, position.get(r.clause, 0)))

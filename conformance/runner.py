@@ -14,7 +14,7 @@ import traceback
 from dataclasses import asdict, dataclass, field, replace
 
 from conformance.clause import REGISTRY, Clause, Failed, Level, Skipped, Verdict
-from conformance.harness import build, probes, tracer
+from conformance.harness import build, probes, process, tracer, wine
 from conformance.harness.ports import free_port, release, taken_by_another
 from conformance.harness.process import ServerProcess, describe_exit
 from conformance.harness.sandbox import Policy
@@ -64,14 +64,30 @@ def not_applicable(clause: Clause, impl: Implementation) -> str | None:
     return None
 
 
-def unavailable(impl: Implementation) -> str | None:
-    """Why ``impl`` cannot run here at all (platform, model probe), or None."""
+def foreign(impl: Implementation) -> str | None:
+    """Why ``impl`` was not made for this platform and cannot run here, or None.  A
+    Windows program on Linux runs under Wine, where Wine is installed."""
+    if wine.emulates(impl.platforms):
+        if impl.uses_python() and not wine.python():
+            return (f"{impl.name} is a Windows Python program: set {wine.PYTHON_ENV} to a "
+                    "Windows python.exe to run it under Wine (`tox -e wine` runs it in "
+                    "Windows CPython instead)")
+        return f"{impl.name} is a Windows program: {why}" if (why := wine.missing()) else None
     here = current_platform()
     if here not in impl.platforms:
         return f"{impl.name} runs on {', '.join(sorted(impl.platforms))}, not on {here}"
+    return None
+
+
+def unavailable(impl: Implementation) -> str | None:
+    """Why ``impl`` cannot run here at all (platform, model probe), or None."""
+    emulated = wine.emulates(impl.platforms)
+    if why := foreign(impl):
+        return why
     if impl.executable() is None and not impl.build:  # a build may produce the program
         return f"{impl.name}: cannot find the program {impl.argv(0)[0]!r} (cwd {impl.cwd})"
-    return probes.model_unavailable(impl.model)
+    # The probes ask whether this Python can use a mechanism; Wine brings its own.
+    return None if emulated else probes.model_unavailable(impl.model)
 
 
 def run(clause: Clause, impl: Implementation, options: Options) -> Result:
@@ -99,6 +115,13 @@ def run(clause: Clause, impl: Implementation, options: Options) -> Result:
     elif clause.traced and not options.trace:
         result.verdict, result.detail = Verdict.SKIP, "syscall tracing is off (--no-trace)"
     elif clause.traced and (why := tracer.unavailable()):
+        result.verdict, result.detail = Verdict.SKIP, why
+    elif clause.traced and wine.emulates(impl.platforms):
+        result.verdict, result.detail = Verdict.SKIP, (
+            "under Wine the system calls traced are Wine's, not the program's: the syscall "
+            "oracle cannot see Winsock calls")
+    elif why := (wine.gap(clause.id, impl.platforms)
+                 or process.windows_gap(clause.id, impl.platforms)):
         result.verdict, result.detail = Verdict.SKIP, why
     else:
         result.verdict, result.detail = _check(clause, impl, options)

@@ -9,6 +9,7 @@ import contextlib
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -116,4 +117,39 @@ def run(main: Callable[[Options], None], description: str) -> None:
     # SIGTERM acts as Ctrl-C: KeyboardInterrupt unwinds the `with` blocks, closing the sockets.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
-        main(options)
+        if sys.platform == "win32":
+            # A console program's process group is stopped with CTRL_BREAK_EVENT, which
+            # Python sees as SIGBREAK; its default action ends the process on the spot.
+            signal.signal(signal.SIGBREAK, signal.default_int_handler)
+            _run_beside_signals(main, options)
+        else:
+            main(options)
+
+
+def _run_beside_signals(main: Callable[[Options], None], options: Options) -> None:
+    """Windows: run ``main`` in a daemon thread while the main thread waits for a signal.
+
+    A Python signal handler runs in the main thread, between two bytecodes, and on Windows
+    a console event interrupts no system call: no EINTR, so a main thread blocked in
+    accept(), recv() or select() would run the handler only when a client next came by.
+    Here the main thread sleeps in recv() on the socket signal.set_wakeup_fd() writes a
+    byte to, so the handler runs at once.  ``main``'s sockets are then closed by the exit
+    of the process, not by its `with` blocks.
+    """
+    failure: list[BaseException] = []
+    rsock, wsock = socket.socketpair()
+
+    def target() -> None:
+        try:
+            main(options)
+        except BaseException as exc:  # SystemExit included: re-raised in the main thread
+            failure.append(exc)
+        finally:
+            wsock.send(b"\0")  # main ended (e.g. bind() failed): wake the main thread too
+
+    wsock.setblocking(False)  # set_wakeup_fd() requires it
+    signal.set_wakeup_fd(wsock.fileno(), warn_on_full_buffer=False)
+    threading.Thread(target=target, daemon=True).start()
+    rsock.recv(1)  # a signal's byte: its handler raises KeyboardInterrupt right here
+    if failure:
+        raise failure[0]

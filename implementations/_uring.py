@@ -63,6 +63,8 @@ import sys
 import time
 from typing import Any
 
+assert sys.platform == "linux", "io_uring exists on Linux only"
+
 # Syscall numbers: x86_64's syscall_64.tbl and asm-generic/unistd.h (which arm64 uses)
 # agree since Linux 5.1; only alpha, ia64 and mips number them differently.
 _NR_SETUP, _NR_ENTER = 425, 426

@@ -50,8 +50,11 @@ def main(options: Options) -> None:
         while True:
             try:
                 conn, _ = listener.accept()
-            except ConnectionAbortedError:
-                continue  # the client gave up while queued; nothing to serve
+            except OSError:
+                # Mostly a client that gave up while queued: ECONNABORTED on POSIX,
+                # WSAECONNRESET on Windows, WSAENOTCONN under Wine.  (At EMFILE this
+                # retries until a client leaves.)
+                continue
             serve_client(conn, options)
 
 

@@ -29,8 +29,11 @@ from __future__ import annotations
 
 import select
 import socket
+import sys
 
 from implementations._common import Conn, Options, listen, run
+
+assert sys.platform == "linux", "epoll exists on Linux only"
 
 _READABLE = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
 _WRITABLE = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR

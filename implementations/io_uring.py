@@ -45,8 +45,10 @@ import socket
 import sys
 from collections.abc import Callable
 
-from implementations._common import HIGH_WATER, Options, emit, listen, run
-from implementations._uring import Ring, probe
+assert sys.platform == "linux", "io_uring exists on Linux only"
+
+from implementations._common import HIGH_WATER, Options, emit, listen, run  # noqa: E402
+from implementations._uring import Ring, probe  # noqa: E402
 
 _ACCEPT, _RECV, _SEND, _CANCEL, _WAKEUP = range(5)  # what an operation in flight was for
 

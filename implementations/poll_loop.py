@@ -31,8 +31,11 @@ from __future__ import annotations
 
 import select
 import socket
+import sys
 
 from implementations._common import Conn, Options, listen, run
+
+assert sys.platform != "win32", "poll() is POSIX; Windows has WSAPoll"
 
 _READABLE = select.POLLIN | select.POLLHUP | select.POLLERR
 _WRITABLE = select.POLLOUT | select.POLLHUP | select.POLLERR

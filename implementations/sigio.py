@@ -40,8 +40,11 @@ import fcntl
 import os
 import signal
 import socket
+import sys
 
 from implementations._common import HIGH_WATER, Conn, Options, listen, run
+
+assert sys.platform == "linux", "signal-driven sockets: Linux only here"
 
 READ_TURN = HIGH_WATER  # bytes one client may be read per turn before the others get theirs
 _SIGIO = {signal.SIGIO}

@@ -35,7 +35,10 @@ def main(options: Options) -> None:
         while True:
             try:
                 conn, _ = listener.accept()
-            except ConnectionAbortedError:
+            except OSError:
+                # Mostly a client that gave up while queued: ECONNABORTED on POSIX,
+                # WSAECONNRESET on Windows, WSAENOTCONN under Wine.  (At EMFILE this
+                # retries until a client leaves.)
                 continue
             worker = threading.Thread(target=serve_client, args=(conn, options), daemon=True)
             try:

@@ -14,7 +14,6 @@ import psutil
 
 from conformance.clause import Failed, Level, clause
 from conformance.clauses import verify
-from conformance.harness import observe
 from conformance.harness.driver import Client
 from conformance.harness.session import Session
 from conformance.models import Concurrency
@@ -23,8 +22,7 @@ from conformance.models import Concurrency
 def _server_side_of(s: Session, clients: list[Client]) -> list[tuple[int, str]]:
     """(client port, status) of server sockets still attached to these clients."""
     ports = {c.local_port for c in clients}
-    return [(remote, status) for _, remote, status in observe.tcp_sockets(s.server.tree())
-            if remote in ports]
+    return [(remote, status) for _, remote, status in s.server.sockets() if remote in ports]
 
 
 def _wait_released(s: Session, clients: list[Client]) -> None:

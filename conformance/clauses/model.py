@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from conformance.clause import Applies, Failed, Level, clause
 from conformance.clauses import verify
 from conformance.harness.session import Session
-from conformance.models import Concurrency
+from conformance.models import MODELS, Concurrency
 from conformance.syscalls import READS, WAIT_MECHANISM, Call, Trace, quote
 
 _MULTIPLEXERS = frozenset({"select", "poll", "epoll", "io_uring"})
@@ -196,8 +196,7 @@ def model_exclusive(s: Session) -> None:
 @clause("MODEL-3", Level.MUST, """
     A single-threaded model stays single-threaded: serving ten concurrent clients adds no
     thread (counted by psutil, no tracer needed).""",
-    applies=Applies(models=frozenset({"blocking", "nonblocking", "select", "poll",
-                                      "epoll-lt", "epoll-et", "sigio", "io_uring"})),
+    applies=Applies(models=frozenset(n for n, m in MODELS.items() if m.single_threaded)),
     hint="""this model multiplexes clients in one thread: do not start threads or a
     thread pool for them""")
 def model_single_thread(s: Session) -> None:

@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -88,7 +89,7 @@ def _run(command: str, cwd: str, timeout: float, policy: sandbox.Policy | None =
         out, _ = proc.communicate(timeout=timeout)
         status = "" if proc.returncode == 0 else _status(confined.exit_code(proc.returncode))
     except subprocess.TimeoutExpired:
-        if os.name == "posix":
+        if sys.platform != "win32":
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
         proc.kill()
@@ -179,7 +180,7 @@ def _forget(path: str) -> None:
 
 
 def _lock(fd: int) -> None:
-    if os.name == "posix":
+    if sys.platform != "win32":
         import fcntl
 
         fcntl.flock(fd, fcntl.LOCK_EX)

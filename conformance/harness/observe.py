@@ -71,3 +71,19 @@ def tcp_sockets(procs: Iterable[psutil.Process]) -> list[tuple[int, int, str]]:
             remote = c.raddr.port if c.raddr else 0
             found.append((c.laddr.port if c.laddr else 0, remote, c.status))
     return found
+
+
+def tcp_sockets_on(port: int) -> list[tuple[int, int, str]]:
+    """(local port, remote port or 0, status) of every TCP socket on local ``port``,
+    whoever holds it: for when the owner cannot be seen (see ``wine``)."""
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return []
+    return [(port, c.raddr.port if c.raddr else 0, c.status)
+            for c in conns if c.laddr and c.laddr.port == port and c.status in _HELD]
+
+
+# The states of a socket someone still holds open.  After close() a socket lingers
+# without an owner (FIN_WAIT*, TIME_WAIT, LAST_ACK): by port alone it would pass for held.
+_HELD = frozenset({psutil.CONN_LISTEN, psutil.CONN_ESTABLISHED, psutil.CONN_CLOSE_WAIT})

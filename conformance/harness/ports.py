@@ -103,10 +103,9 @@ class PortAllocator:
 
 
 def _user() -> str:
-    try:
-        return str(os.getuid())
-    except AttributeError:  # Windows
+    if sys.platform == "win32":
         return os.environ.get("USERNAME", "user")
+    return str(os.getuid())
 
 
 _allocator: PortAllocator | None = None

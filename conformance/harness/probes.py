@@ -2,7 +2,9 @@
 
 io_uring can exist in the kernel and still be refused: Docker's default seccomp profile
 denies ``io_uring_setup``, and ``kernel.io_uring_disabled`` can switch it off.  One real
-``io_uring_setup`` call tells, and its errno says why.
+``io_uring_setup`` call tells, and its errno says why.  On Windows, WSAPoll must resolve in
+ws2_32.dll, and IOCP needs CPython's private ``_overlapped`` module (asyncio's proactor
+is built on it); the hand-written IOCP server also needs the names it uses from it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,54 @@ def _io_uring() -> str | None:
     return why.get(err, f"io_uring_setup failed: {os.strerror(err)}")
 
 
-_PROBES = {"io_uring": _io_uring}
+@functools.cache
+def _wsapoll() -> str | None:
+    if sys.platform != "win32":
+        return "WSAPoll exists on Windows only"
+    import ctypes
+
+    try:
+        ctypes.WinDLL("ws2_32").WSAPoll  # type: ignore[attr-defined,unused-ignore]  # noqa: B018
+    except (OSError, AttributeError):
+        return "ws2_32.dll has no WSAPoll (it needs Windows Vista or later)"
+    return None
+
+
+@functools.cache
+def _iocp() -> str | None:
+    if sys.platform != "win32":
+        return "I/O completion ports exist on Windows only"
+    try:
+        import _overlapped  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
+    except ImportError:
+        return "this Python has no _overlapped module (asyncio's proactor needs it)"
+    return None
+
+
+# What implementations/iocp_overlapped.py uses of CPython's private _overlapped module
+# (asyncio's proactor uses the same): a later CPython may rename or drop any of it.
+OVERLAPPED_NAMES = ("CreateIoCompletionPort", "GetQueuedCompletionStatus", "Overlapped",
+                    "INVALID_HANDLE_VALUE", "INFINITE", "SO_UPDATE_ACCEPT_CONTEXT")
+OVERLAPPED_METHODS = ("AcceptEx", "WSARecv", "WSASend", "getresult", "address")
+
+
+@functools.cache
+def iocp_overlapped() -> str | None:
+    """Why the ``_overlapped`` variant of the iocp model cannot run here, or None."""
+    reason = _iocp()
+    if reason is not None:
+        return reason
+    import _overlapped  # type: ignore[import-not-found,unused-ignore]
+
+    missing = [n for n in OVERLAPPED_NAMES if not hasattr(_overlapped, n)]
+    missing += [f"Overlapped.{n}" for n in OVERLAPPED_METHODS
+                if not hasattr(_overlapped.Overlapped, n)]
+    if missing:
+        return f"CPython's private _overlapped module lacks {', '.join(missing)}"
+    return None
+
+
+_PROBES = {"io_uring": _io_uring, "wsapoll": _wsapoll, "iocp": _iocp}
 
 
 def model_unavailable(model: str) -> str | None:

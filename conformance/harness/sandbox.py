@@ -391,6 +391,8 @@ class _Cgroup:
     def kill(self, timeout: float = 10.0) -> None:
         """SIGKILL everything inside, again and again until nothing is left (a fork bomb
         forks between our reading the list and killing it; pids.max bounds each round)."""
+        if sys.platform == "win32":
+            raise OSError("cgroups exist on Linux only")
         for folder, v2 in self.dirs.values():
             if v2 and (folder / "cgroup.kill").exists():
                 with contextlib.suppress(OSError):
@@ -436,6 +438,8 @@ class _Cgroup:
 def reap(pids: Iterable[int]) -> None:
     """Collect the zombies among ``pids`` that are our children (the harness is a
     subreaper, so a killed fork bomb's orphans are)."""
+    if sys.platform == "win32":
+        return
     for pid in pids:
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)
@@ -496,7 +500,7 @@ class Confined:
             notes.append(f"memory limit {lim.memory_mb} MiB reached: the kernel killed "
                          f"{oom} process(es) (memory cgroup)")
         code = self.exit_code(code)
-        if code is None or os.name != "posix":
+        if code is None or sys.platform == "win32":
             return notes
         if code == -signal.SIGXFSZ:
             notes.append(f"killed by SIGXFSZ: a file grew past the {lim.file_size_mb} MiB "
@@ -537,6 +541,8 @@ def confine(argv: Sequence[str], cwd: str, policy: Policy, *, name: str,
 def loopback_only_argv(argv: Sequence[str]) -> list[str]:
     """``argv`` re-executed in a new network namespace with nothing but ``lo`` (bwrap
     brings it up), so the harness and every server share it and nothing gets out."""
+    if sys.platform == "win32":
+        raise OSError("bubblewrap exists on Linux only")
     user = [] if _root() else ["--unshare-user", "--uid", str(os.getuid()),
                                "--gid", str(os.getgid())]
     return [shutil.which("bwrap") or "bwrap", "--dev-bind", "/", "/", "--unshare-net",

@@ -55,11 +55,12 @@ void parse_args(int argc, char **argv, struct options *opt)
         perror("net_startup");
         exit(1);
     }
+    stdout_binary();
 }
 
 static void die(const char *what)
 {
-    perror(what);
+    sock_perror(what);
     exit(1);
 }
 
@@ -70,16 +71,24 @@ sock_t listen_on(int port)
 
     if (s == BAD_SOCKET)
         die("socket");
-#ifndef _WIN32
     {
+#ifdef _WIN32
+        /* Not SO_REUSEADDR: on Windows it means something else, that another process may
+         * bind our very port and take some of our clients.  SO_EXCLUSIVEADDRUSE forbids
+         * that.  Its price: a restarted server may have to wait until the connections
+         * its previous run accepted are gone (Microsoft: "Using SO_REUSEADDR and
+         * SO_EXCLUSIVEADDRUSE"). */
+        BOOL on = TRUE;
+        if (setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&on, sizeof on) != 0)
+            die("setsockopt(SO_EXCLUSIVEADDRUSE)");
+#else
         /* So that a restarted server does not fail with EADDRINUSE while its previous run's
-         * connections sit in TIME_WAIT.  Not on Windows: there SO_REUSEADDR lets another
-         * process bind our very port. */
+         * connections sit in TIME_WAIT. */
         int on = 1;
         if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0)
             die("setsockopt(SO_REUSEADDR)");
-    }
 #endif
+    }
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_port = htons((unsigned short)port);

@@ -5,7 +5,9 @@
  *
  * Exit: SIGTERM and SIGINT keep their default action.  The process dies at once, and the
  * kernel closes every socket it held; there is nothing of ours to flush (emit() flushes
- * each line), so a handler would add code and no behaviour.
+ * each line), so a handler would add code and no behaviour.  Windows has no SIGTERM; the
+ * console's Ctrl-C and Ctrl-Break events also keep their default handler, ExitProcess(),
+ * and Windows too closes every socket of a process that ends.
  */
 #ifndef COMMON_H
 #define COMMON_H

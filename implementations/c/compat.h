@@ -14,9 +14,14 @@
  *   kills the whole server for one client's rudeness.  We ignore it, so send() fails with
  *   EPIPE instead, which we handle like any other error.  Windows has no SIGPIPE;
  * - Winsock must be started (WSAStartup) before any socket call and stopped after; POSIX
- *   needs neither.
- * Only blocking.c, nonblocking.c and select.c could build on Windows; the others use
- * mechanisms (poll's POLLHUP semantics aside, epoll, SIGIO) that only Linux has.
+ *   needs neither;
+ * - a failed Winsock call does not set errno, so perror() would print a stale or unrelated
+ *   reason: sock_perror() prints WSAGetLastError() instead;
+ * - the C runtime opens stdout in text mode on Windows, where every '\n' written becomes
+ *   "\r\n": a received LF would reach stdout altered.  stdout_binary() turns that off.
+ * blocking.c, nonblocking.c and select.c build on both (select.c keeps its own #ifdef for
+ * FD_SETSIZE, which means different things on each); iocp.c is Windows only; the others
+ * use mechanisms (poll's POLLHUP semantics aside, epoll, SIGIO) that only Linux has.
  */
 #ifndef COMPAT_H
 #define COMPAT_H
@@ -24,6 +29,9 @@
 #ifdef _WIN32
 #include <winsock2.h>
 #include <ws2tcpip.h>
+#include <fcntl.h>
+#include <io.h>
+#include <stdio.h>
 
 typedef SOCKET sock_t;
 #define BAD_SOCKET INVALID_SOCKET
@@ -49,12 +57,20 @@ static inline int net_startup(void)
 static inline void net_cleanup(void) { WSACleanup(); }
 static inline void sleep_ms(unsigned ms) { Sleep(ms); }
 
+static inline void sock_perror(const char *what)
+{
+    fprintf(stderr, "%s: Winsock error %d\n", what, WSAGetLastError());
+}
+
+static inline void stdout_binary(void) { _setmode(_fileno(stdout), _O_BINARY); }
+
 #else
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,6 +105,9 @@ static inline void sleep_ms(unsigned ms)
     struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
     nanosleep(&ts, NULL);
 }
+
+static inline void sock_perror(const char *what) { perror(what); }
+static inline void stdout_binary(void) {}
 #endif
 
 #endif /* COMPAT_H */

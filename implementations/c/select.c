@@ -13,19 +13,42 @@
  *   So a connection whose fd is FD_SETSIZE or more is closed at once: refused, visibly,
  *   rather than accepted and never watched (a client that hangs forever) or passed to
  *   FD_SET (memory corruption that takes every other client down).
+ * - On Windows the same name means something else.  A Winsock fd_set is a count and an
+ *   array of FD_SETSIZE socket handles, and handles are not small numbers, so the limit is
+ *   on how many sockets a set holds.  winsock2.h makes it 64 unless defined first, and its
+ *   FD_SET() silently ignores a socket once the array is full: a client accepted and never
+ *   watched.  We define 512, as CPython's Windows build does, and refuse (close) a client
+ *   when the read set, which also holds the listener, has no room for it.
  * - The first argument is the highest fd plus one: the seed's select(0, ...) works on
  *   Windows, which ignores it, and watches nothing on POSIX.
  * - Cost.  The sets are in-out parameters, rebuilt before every call, copied into the
- *   kernel, scanned there and scanned again by us: O(watched) per wake-up.
+ *   kernel, scanned there and scanned again by us: O(watched) per wake-up.  Worse with
+ *   Winsock, where FD_SET() and FD_ISSET() search the array: O(watched) each.
  *
  * The seed's pool of FD_SETSIZE slots, when full, neither watched nor closed the accepted
  * socket (a hung client and a leaked fd); after an accept it skipped every client readable
  * in the same round; and it wrote buffer[255] on a 255-byte buffer.
  */
-#include <stdio.h>
+#ifdef _WIN32
+#define FD_SETSIZE 512 /* before winsock2.h (through common.h), which would make it 64 */
+#else
 #include <sys/select.h>
+#endif
+#include <stdio.h>
 
 #include "common.h"
+
+/* Whether select() can watch fd besides the listener and the clients we have. */
+static int fits(sock_t fd, size_t clients)
+{
+#ifdef _WIN32
+    (void)fd;
+    return clients + 1 < FD_SETSIZE; /* + 1: the listener takes a place in the read set */
+#else
+    (void)clients;
+    return fd < FD_SETSIZE;
+#endif
+}
 
 static void accept_all(sock_t listener, struct conn_list *conns, int echo)
 {
@@ -33,7 +56,7 @@ static void accept_all(sock_t listener, struct conn_list *conns, int echo)
 
     while ((fd = accept_client(listener)) != BAD_SOCKET) {
         struct conn *c;
-        if (fd >= FD_SETSIZE) {
+        if (!fits(fd, conns->n)) {
             sock_close(fd); /* refuse: the client sees EOF now instead of silence forever */
             continue;
         }
@@ -71,7 +94,7 @@ int main(int argc, char **argv)
         FD_ZERO(&rd);
         FD_ZERO(&wr);
         FD_SET(listener, &rd);
-        for (i = 0; i < conns.n; i++) { /* every fd here is below FD_SETSIZE: accept_all */
+        for (i = 0; i < conns.n; i++) { /* every one fits in the sets: see accept_all */
             struct conn *c = conns.v[i];
             if (conn_wants_read(c))
                 FD_SET(c->fd, &rd);
@@ -80,10 +103,10 @@ int main(int argc, char **argv)
             if (c->fd > maxfd)
                 maxfd = c->fd;
         }
-        if (select(maxfd + 1, &rd, &wr, NULL, NULL) < 0) {
+        if (select((int)(maxfd + 1), &rd, &wr, NULL, NULL) < 0) {
             if (sock_interrupted(sock_errno()))
                 continue;
-            perror("select");
+            sock_perror("select");
             return 1;
         }
         for (i = 0; i < conns.n; i++) {

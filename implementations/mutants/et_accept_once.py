@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import select
 import socket
+import sys
 
 from implementations import epoll_et
 from implementations._common import Options, listen, run
+
+assert sys.platform == "linux", "epoll exists on Linux only"
 
 
 def _accept_one(listener: socket.socket, ep: select.epoll,

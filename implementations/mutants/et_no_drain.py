@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import select
 import socket
+import sys
 
 from implementations._common import Conn, Options, listen, run
+
+assert sys.platform == "linux", "epoll exists on Linux only"
 
 _INPUT_EVENTS = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _MASK = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET

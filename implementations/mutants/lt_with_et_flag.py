@@ -28,8 +28,11 @@ from __future__ import annotations
 
 import select
 import socket
+import sys
 
 from implementations._common import HIGH_WATER, Conn, Options, listen, run
+
+assert sys.platform == "linux", "epoll exists on Linux only"
 
 READ_TURN = HIGH_WATER  # bytes one client may be read per turn before the others get theirs
 _TRIGGER = select.EPOLLET  # DEFECT: the level-triggered model's registrations carry EPOLLET

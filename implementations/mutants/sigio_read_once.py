@@ -21,8 +21,11 @@ import fcntl
 import os
 import signal
 import socket
+import sys
 
 from implementations._common import Conn, Options, listen, run
+
+assert sys.platform == "linux", "Linux only, like sigio.py"
 
 _SIGIO = {signal.SIGIO}
 

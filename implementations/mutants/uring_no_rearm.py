@@ -19,8 +19,12 @@ RECV could report never comes, so the socket is never closed) and LEAK-1.
 
 from __future__ import annotations
 
+import sys
+
 from implementations import io_uring
 from implementations._common import Options, run
+
+assert sys.platform == "linux", "io_uring exists on Linux only"
 
 
 class _NoRearm(io_uring._Server):

@@ -1,0 +1,173 @@
+"""Windows programs under Wine: how a Linux machine grades Winsock servers, and what
+Wine cannot show.
+
+Two ways the suite meets Wine:
+
+- **A Windows program on a Linux host** (a manifest with ``platforms = ["windows"]`` and
+  no "linux"): the harness runs ``wine PROGRAM ARGS``.  The program's sockets are real
+  Linux sockets on loopback, so every byte-level clause judges it as on Windows.
+- **The suite itself in Windows CPython under Wine** (``tox -e wine``): the Windows code
+  paths of the harness run for real (process groups, handle counts, platform skips).
+
+What Wine changes, and how the harness copes:
+
+- *wineserver.*  Every Wine process talks to one wineserver per prefix, which the first
+  Wine process starts and which holds the sockets' descriptors.  Started by a server, it
+  would inherit that server's token and be killed with it, under the feet of every other
+  server of the run.  So the harness starts it first, persistent, with a clean
+  environment (``ensure_server``), and stops it when the run ends (``shutdown``).
+- *Sockets.*  Because wineserver owns them, no socket shows up in the program's own
+  process (Linux host), and Wine's ``GetExtendedTcpTable`` reports no owning process
+  (Windows harness).  The harness therefore finds the server's sockets by its port, which
+  it chose (``observe.tcp_sockets_on``).
+- *Terminal.*  On a terminal, Wine's console layer writes cursor escapes into the
+  program's stdout; a pipe keeps the bytes exact (and Windows CPython refuses to start
+  with its stdout on a file).
+- *What cannot be observed* is in ``GAPS``: those clauses are skipped under Wine with
+  the reason, and stay in force on real Windows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from conformance.models import current_platform
+
+PREFIX_ENV = "IOCONFORM_WINEPREFIX"
+PYTHON_ENV = "IOCONFORM_WINE_PYTHON"
+_BOOT_TIMEOUT = 300.0  # a first wineboot creates the prefix: ~10 s here, minutes on slow disks
+
+# Clause ID -> why Wine cannot judge it.  Only what Wine itself hides belongs here: the
+# clauses stay MUST on Windows, where GitHub's windows runner checks them.
+GAPS: Mapping[str, str] = {
+    "STOP-1": "Wine cannot deliver a console control event (CTRL_BREAK_EVENT) to a "
+              "process group: GenerateConsoleCtrlEvent fails (ERROR_INVALID_ACCESS)",
+    "STOP-2": "Wine cannot deliver a console control event (CTRL_C_EVENT) to a process "
+              "group: GenerateConsoleCtrlEvent fails (ERROR_INVALID_ACCESS)",
+    "LEAK-1": "Wine keeps a program's sockets in wineserver and reports no handle count "
+              "(GetProcessHandleCount gives 0), so a leaked socket cannot be counted",
+}
+
+
+def under_wine() -> bool:
+    """Is this Python itself a Windows program running under Wine?"""
+    return _windows_under_wine()
+
+
+@functools.cache
+def _windows_under_wine() -> bool:
+    if sys.platform != "win32":
+        return False
+    import ctypes
+
+    try:
+        ntdll = ctypes.WinDLL("ntdll")  # type: ignore[attr-defined,unused-ignore]
+        return hasattr(ntdll, "wine_get_version")
+    except OSError:
+        return False
+
+
+def emulates(platforms: frozenset[str]) -> bool:
+    """Does a program for ``platforms`` run under Wine here (a Windows-only program on a
+    Linux host)?"""
+    return (current_platform() == "linux" and "windows" in platforms
+            and "linux" not in platforms)
+
+
+def runs_under_wine(platforms: frozenset[str]) -> bool:
+    """Does such a program run under Wine here, one way or the other?"""
+    return under_wine() or emulates(platforms)
+
+
+def gap(clause_id: str, platforms: frozenset[str]) -> str | None:
+    """Why ``clause_id`` cannot be judged for such a program here, or None."""
+    if clause_id in GAPS and runs_under_wine(platforms):
+        return f"under Wine: {GAPS[clause_id]}"
+    return None
+
+
+def missing() -> str | None:
+    """Why Windows programs cannot run here, or None when Wine is ready to use."""
+    if not shutil.which("wine"):
+        return ("Windows programs run under Wine on Linux, and `wine` is not installed "
+                "(Debian: apt-get install wine wine64)")
+    if not shutil.which("wineserver"):
+        return "`wineserver` is not on PATH (Debian: apt-get install wine wine64)"
+    return None
+
+
+def python() -> str | None:
+    """A Windows python.exe for ``{python}`` in Windows-only manifests (IOCONFORM_WINE_PYTHON)."""
+    return os.environ.get(PYTHON_ENV) or None
+
+
+def prefix() -> Path:
+    """The Wine prefix the suite uses (its own, never the user's ~/.wine)."""
+    if chosen := os.environ.get(PREFIX_ENV):
+        return Path(chosen)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "ioconform" / "wine"
+
+
+def environ(base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` with Wine pointed at our prefix and its debug chatter off (it would go to
+    the server's stderr, which the diagnoses quote)."""
+    env = dict(base)
+    env["WINEPREFIX"] = str(prefix())
+    env.setdefault("WINEDEBUG", "-all")
+    env["WINEDLLOVERRIDES"] = "mscoree,mshtml="  # no prompt to install Mono or Gecko
+    return env
+
+
+def wrap(argv: Sequence[str]) -> list[str]:
+    """``argv`` of a Windows program, run under Wine."""
+    return [shutil.which("wine") or "wine", *argv]
+
+
+def ensure_server(clean_env: Mapping[str, str]) -> None:
+    """Create the prefix if needed and make sure its wineserver runs, started by us with
+    ``clean_env`` (no server's token), before any server starts it as its child."""
+    env = environ(clean_env)
+    pfx = prefix()
+    pfx.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(pfx.parent / "wine.lock"):
+        if not (pfx / "system.reg").exists():
+            # The first start creates the prefix, with a wineserver of its own: let that
+            # one finish and exit (-w) before ours takes over.
+            _wine_tool(["wineboot", "-i"], env)
+            _wine_tool(["wineserver", "-w"], env)
+        _wine_tool(["wineserver", "-p"], env)  # persistent; a second one exits at once
+
+
+def _wine_tool(argv: list[str], env: Mapping[str, str]) -> None:
+    subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=_BOOT_TIMEOUT, check=False)
+
+
+def shutdown(clean_env: Mapping[str, str]) -> None:
+    """Stop the prefix's wineserver and every Wine process in it (end of a run)."""
+    if missing() is None and prefix().exists():
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            _wine_tool(["wineserver", "-k"], environ(clean_env))
+
+
+@contextlib.contextmanager
+def _locked(path: Path):  # type: ignore[no-untyped-def]
+    """One process at a time (xdist workers start servers in parallel)."""
+    if sys.platform == "win32":
+        raise OSError("a Linux host runs Windows programs under Wine")
+    import fcntl
+
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

