@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import conformance.clauses  # noqa: F401  (registers the clauses)
-from conformance import __version__, grade_command, launch, report
+from conformance import __version__, grade_command, killmatrix, launch, report
 from conformance.clause import Clause, Verdict
 from conformance.course import SANDBOX_MODES, CourseError
 from conformance.grading import GradingError
 from conformance.harness.sandbox import Limits, Policy, check_policy
 from conformance.launch import (
+    EXIT_FAIL,
     EXIT_HARNESS,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -103,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     _common(check)
 
+    mut = sub.add_parser(
+        "mutants", help="run the contract over the mutants and print the kill matrix",
+        description="Run the whole contract over the mutants (deliberately broken servers, "
+        "each naming the clauses that must reject it) and print the kill matrix: mutants x "
+        "clause families, killed or survived, false alarms, and the kill rate.  Exit "
+        "status 0 when every mutant is killed and nothing else fails, 1 otherwise.")
+    mut.add_argument("--impl", action="append", default=[], metavar="NAME",
+                     help="only this mutant (repeatable)")
+    mut.add_argument("--model", action="append", default=[], choices=list(MODELS),
+                     help="only mutants of this model (repeatable)")
+    mut.add_argument("--wine", action="store_true",
+                     help="on Linux, also the Windows mutants, run under Wine")
+    _common(mut)
+
     grade_command.add_parsers(sub)
 
     lst = sub.add_parser("list", help="print the models, the contract and the implementations")
@@ -130,9 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if command:
                 raise UsageError(f"'{args.command}' takes no command after '--'")
             return int(args.handler(args))
-        if args.command == "run":
+        if args.command in ("run", "mutants"):
             if command:
-                raise UsageError("'run' takes no command after '--' (did you mean 'check'?)")
+                raise UsageError(f"'{args.command}' takes no command after '--' (did you "
+                                 "mean 'check'?)")
             return _run(args)
         return _check(args, command)
     except (UsageError, ManifestError, CourseError, GradingError) as e:
@@ -170,7 +187,8 @@ def _list(args: argparse.Namespace) -> int:
 
 # -- run / check --------------------------------------------------------------------------
 def _run(args: argparse.Namespace) -> int:
-    impls = bundled(mutants=args.mutants)
+    mutants = args.command == "mutants" or args.mutants
+    impls = bundled(mutants=mutants)
     if args.impl:
         known = {i.name for i in impls}
         if unknown := [n for n in args.impl if n not in known]:
@@ -186,10 +204,20 @@ def _run(args: argparse.Namespace) -> int:
              or (foreign(i) is None and (args.wine or i.name in (args.impl or ())))]
     if not impls:
         raise UsageError(f"no implementation selected runs on {here}")
-    extra = ["--mutants"] if args.mutants else []
+    extra = ["--mutants"] if mutants else []
     for i in impls:
         extra += ["--impl", i.name]
+    if args.command == "mutants":
+        args.sanitize = True  # the seed's off-by-one is caught by ROBUST-4 alone
+        return _execute("mutants", impls, args, extra, after=_kill_matrix)
     return _execute("run", impls, args, extra)
+
+
+def _kill_matrix(run: report.Run, doc: dict[str, object]) -> int:
+    km = killmatrix.build(run.impls, run.results)
+    print(killmatrix.console(km))
+    doc["kill_matrix"] = km.to_dict()
+    return EXIT_OK if km.ok else EXIT_FAIL
 
 
 def _check(args: argparse.Namespace, command: list[str]) -> int:
@@ -217,7 +245,8 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
 
 
 def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
-             extra: list[str]) -> int:
+             extra: list[str],
+             after: Callable[[report.Run, dict[str, object]], int] | None = None) -> int:
     try:
         clauses: list[Clause] = select_clauses(args.clause)
     except ValueError as e:
@@ -245,9 +274,11 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
                                "timeout_scale": args.timeout_scale or 1.0,
                                "trace": not args.no_trace})
     missing = len(impls) * len(clauses) - len(results)
-    print(report.console(run, details=not args.quiet))
+    print(report.console(run, details=not args.quiet and after is None))
+    doc = json.loads(report.to_json(run))
+    status = after(run, doc) if after else run.exit_status(args.strict)
     if args.json:
-        Path(args.json).write_text(report.to_json(run), encoding="utf-8")
+        Path(args.json).write_text(json.dumps(doc, indent=2), encoding="utf-8")
     if args.junit:
         Path(args.junit).write_text(report.to_junit(run), encoding="utf-8")
     if name == "check":
@@ -256,7 +287,7 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
         print(f"ioconform: {missing} check(s) produced no verdict (pytest exit {code})",
               file=sys.stderr)
         return EXIT_HARNESS
-    return run.exit_status(args.strict)
+    return status
 
 
 def _write_manifest(impl: Implementation, folder: Path) -> Path:

@@ -19,6 +19,7 @@ Schema (``name``, ``model``, ``service`` and ``command`` are required)::
     [xfail]                                   # declared limitations: clause ID = reason
     "CAPACITY-2" = "holds 1,000 connections at most"
     must_fail = ["ET-1"]                      # mutants only: the clauses that must reject it
+    may_fail = ["ECHO-4"]                     # mutants only: others its defect may also fail
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 MANIFEST_NAME = "ioconform.toml"
 _KEYS = {"name", "model", "service", "platforms", "command", "cwd", "description", "xfail",
-         "must_fail", "build", "build_timeout"}
+         "must_fail", "may_fail", "build", "build_timeout"}
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 _CLAUSE_ID = re.compile(r"^[A-Z]+-[1-9][0-9]*$")
 
@@ -64,6 +65,7 @@ class Implementation:
     description: str = ""
     xfail: Mapping[str, str] = field(default_factory=dict)
     must_fail: tuple[str, ...] = ()
+    may_fail: tuple[str, ...] = ()
     source: str = "command line"
     build: tuple[str, ...] = ()
     build_timeout: float = 300.0
@@ -143,11 +145,11 @@ def parse(data: Mapping[str, Any], *, source: str, base: Path) -> Implementation
         for k, v in xfail.items()
     ):
         raise _fail(source, "xfail", "must be a table of CLAUSE-ID = \"reason\" entries")
-    must_fail = data.get("must_fail", [])
-    if not isinstance(must_fail, list) or not all(
-        isinstance(c, str) and _CLAUSE_ID.match(c) for c in must_fail
-    ):
-        raise _fail(source, "must_fail", "must be a list of clause IDs such as \"ET-1\"")
+    must_fail, may_fail = data.get("must_fail", []), data.get("may_fail", [])
+    for key, ids in (("must_fail", must_fail), ("may_fail", may_fail)):
+        if not isinstance(ids, list) or not all(
+                isinstance(c, str) and _CLAUSE_ID.match(c) for c in ids):
+            raise _fail(source, key, "must be a list of clause IDs such as \"ET-1\"")
     build = data.get("build", [])
     if isinstance(build, str):
         build = [build]
@@ -160,7 +162,8 @@ def parse(data: Mapping[str, Any], *, source: str, base: Path) -> Implementation
     return Implementation(
         name=name, model=model, service=service, platforms=frozenset(platforms),
         command=_command(source, data["command"]), cwd=(base / cwd).resolve(),
-        description=description, xfail=dict(xfail), must_fail=tuple(must_fail), source=source,
+        description=description, xfail=dict(xfail), must_fail=tuple(must_fail),
+        may_fail=tuple(may_fail), source=source,
         build=tuple(build), build_timeout=float(build_timeout),
     )
 

@@ -235,7 +235,13 @@ def render(clause: Clause, f: Failed, server: ServerProcess) -> str:
     if f.actual:
         lines.append(f"  actual:   {f.actual}")
     lines += [f"  {d}" if not d.startswith("  ") else d for d in f.details]
-    state = describe_exit(server.returncode())
+    code = server.returncode()
+    listening = code is None and server.listening()
+    if code is None and not listening:
+        code = server.wait_exit(0.5)  # closed its listener: likely exiting right now
+    state = describe_exit(code)
+    if code is None and not listening:
+        state += ", but no longer listening on its port"
     lines.append(f"  server:   {state} (pid {server.pid}, port {server.port})")
     lines += [f"  contained: {note}" for note in server.containment()]
     lines.append(server.output_tail())

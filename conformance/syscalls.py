@@ -271,14 +271,16 @@ class Trace:
         return set()
 
     def segments(self) -> list[tuple[Call, list[Call]]]:
-        """(a sleeping wait, the calls after it up to the next sleeping wait)."""
+        """(a sleeping wait, the calls after it up to the next sleeping wait).  The calls
+        after the last wait are left out: the trace ended before the server went back
+        to sleep, so what it would still have done there is unknown."""
         out: list[tuple[Call, list[Call]]] = []
         for c in self.calls:
             if c.mechanism is not None and c.blocks:
                 out.append((c, []))
             elif out:
                 out[-1][1].append(c)
-        return out
+        return out[:-1]
 
 
 def _sets_nonblocking(c: Call) -> bool:

@@ -103,7 +103,7 @@ def test_waits_blocking_and_readiness() -> None:
 def test_segments_split_at_sleeping_waits_only() -> None:
     t = Trace(parse(EPOLL_ET), PORT)
     segments = t.segments()
-    assert len(segments) == 3
+    assert len(segments) == 2  # the calls after the trace's last sleeping wait: unknown
     _, after = segments[1]
     assert [c.name for c in after] == ["recvfrom", "recvfrom", "recvfrom", "epoll_wait"]
     assert after[2].errno == "EAGAIN"

@@ -52,6 +52,12 @@ class FakeServer:
     def returncode(self) -> int | None:
         return self.code
 
+    def listening(self) -> bool:
+        return self.code is None
+
+    def wait_exit(self, timeout: float) -> int | None:
+        return self.code
+
     def output_tail(self) -> str:
         return "  last stdout lines:\n    hello from the server"
 

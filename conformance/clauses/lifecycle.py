@@ -45,8 +45,10 @@ def _stop(s: Session, sig: signal.Signals, how: str) -> None:
             f"the server is still running {s.timing.stop:g} s after {sig.name}",
             expected=f"exit within {s.timing.stop:g} s of {sig.name} ({how})",
             actual="still running", hint=f"""do not ignore or block {sig.name}; a loop that
-            retries on EINTR forever also swallows it. Install a handler that sets a flag
-            your loop checks, or keep the default action""")
+            retries on EINTR forever also swallows it. Keep the default action, or make the
+            handler end the blocked call too: a flag alone is not enough, because the
+            interrupted accept()/recv() is restarted (SA_RESTART; Python retries after
+            EINTR, PEP 475) -- raise an exception, or wake the loop through a pipe""")
     s.driver.read_until_eof(clients, total=s.timing.stall)
     verify.closed_by_server(s, clients, hint="""a child process that inherited the sockets
         keeps them open after the parent exits: close them in the child, or make sure

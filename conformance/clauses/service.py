@@ -8,6 +8,7 @@ from hypothesis.errors import HypothesisException
 
 from conformance.clause import Applies, Failed, Level, clause
 from conformance.clauses import verify
+from conformance.harness.driver import Client
 from conformance.harness.session import Session
 from conformance.models import Concurrency
 
@@ -53,13 +54,35 @@ def accept_queued(s: Session) -> None:
     work = [(c, s.payload(c.conn, 100)) for c in clients]
     # Everyone sends at once; a sequential server serves them one by one as each leaves.
     s.send(work, read_back=False)
-    for c, data in work:
+    for k, (c, data) in enumerate(work):
         if s.echo:
             s.receive([(c, len(data))])
         else:
             s.wait_printed(c.conn, data)
         verify.served(s, [(c, data)])
+        if k + 1 < len(work):
+            _not_served_yet(s, *work[k + 1], before=c)
         c.close("fin")
+
+
+# How long a waiting client is watched for service it must not get yet.  A server that
+# serves clients at once does so within milliseconds; a sequential one never does.
+_OVERTAKE_WINDOW = 0.3
+
+
+def _not_served_yet(s: Session, c: Client, data: bytes, *, before: Client) -> None:
+    """``c``, queued behind ``before`` in the backlog, got no service while ``before``
+    was still connected: the server is sequential, as its model says."""
+    if s.served_within(c, data, _OVERTAKE_WINDOW):
+        raise Failed(
+            "a queued client was served while the previous one was still connected",
+            expected=f"connection #{c.conn} served only after connection #{before.conn} "
+                     "disconnects (one client at a time)",
+            actual=f"connection #{c.conn} was {'echoed' if s.echo else 'printed'} while "
+                   f"connection #{before.conn} was still connected",
+            hint="""a sequential server serves one client at a time: accept, serve until
+            that client disconnects, then accept the next -- no threads or processes per
+            client (that is the threaded model)""")
 
 
 @clause("ACCEPT-4", Level.MUST, """

@@ -265,6 +265,17 @@ class Driver:
                     if c.eof or c.broken:
                         last_progress = time.monotonic()
 
+    def wait_readable(self, clients: Sequence[Client], timeout: float) -> None:
+        """Read whatever arrives on ``clients`` within ``timeout`` seconds, without
+        waiting for any amount (the bytes go to the transcript as usual)."""
+        with selectors.DefaultSelector() as sel:
+            for c in clients:
+                if c.open and c.sock is not None:
+                    sel.register(c.sock, selectors.EVENT_READ, c)
+            if sel.get_map():
+                for key, _ in sel.select(timeout):
+                    key.data.recv_some()
+
     def read_until_eof(self, clients: Sequence[Client], total: float = 60.0) -> None:
         self.transfer([(c, b"", 0) for c in clients], until_eof=True, total=total)
 

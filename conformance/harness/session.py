@@ -122,6 +122,15 @@ class Session:
         self.printed_from[conn] = end
         return True
 
+    def served_within(self, c: Client, data: bytes, window: float) -> bool:
+        """Did ``c`` get any service (an echoed byte, or ``data`` printed) within
+        ``window`` seconds?  For checking that a queued client is not served yet."""
+        if not self.echo:
+            return self.wait_printed(c.conn, data, timeout=window)
+        before = c.received
+        self.driver.wait_readable([c], window)
+        return c.received > before
+
     def serve_in_turn(self, work: Sequence[tuple[Client, bytes]], **kw: Any) -> None:
         """Round trips on all clients: at once for concurrent models; for sequential ones
         each client is served and closed before the next, as such a server requires."""
