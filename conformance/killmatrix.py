@@ -94,10 +94,9 @@ def build(impls: Sequence[Implementation], results: Iterable[Result]) -> KillMat
         expected = set(impl.must_fail) | set(impl.may_fail)
         mutants.append(Mutant(
             impl, mine,
-            survived=[mine[c] if c in mine else Result(impl.name, impl.model, impl.service, c,
-                                                       c.split("-")[0], "?", Verdict.ERROR,
-                                                       "not run")
-                      for c in impl.must_fail if c not in mine or mine[c].verdict not in _FAILED],
+            # A must_fail clause left out of the run (--clause) is not judged.
+            survived=[mine[c] for c in impl.must_fail
+                      if c in mine and mine[c].verdict not in _FAILED],
             false_alarms=[r for r in mine.values()
                           if r.verdict in _FAILED and r.clause not in expected]))
     exercised = {r.clause for m in mutants for r in m.results.values()

@@ -10,7 +10,10 @@ fail.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +42,21 @@ def test_mutant_fails_the_clause_it_declares(mutant: Implementation, clause_id: 
 def test_mutant_still_starts_and_serves(mutant: Implementation) -> None:
     result = run(REGISTRY["START-1"], mutant, Options())
     assert result.verdict is Verdict.PASS, result.detail
+
+
+@pytest.mark.xdist_group("whole-runs")
+@pytest.mark.skipif(os.environ.get("IOCONFORM_KILL_MATRIX") != "1",
+                    reason="the whole contract over every mutant runs once, in `tox -e mutants`")
+def test_kill_matrix_both_ways(ioconform_cli, tmp_path: Path) -> None:
+    """Every mutant is rejected by the clauses it names and by nothing it does not
+    expect (no false alarm); and every MUST clause that runs here rejects some mutant --
+    a clause no mutant can fail may be a clause that cannot fail."""
+    out = tmp_path / "mutants.json"
+    proc = ioconform_cli("mutants", "--json", str(out), "-q", timeout=1800)
+    assert out.exists(), proc.stdout + proc.stderr
+    km = json.loads(out.read_text(encoding="utf-8"))["kill_matrix"]
+    survivors = {m["name"]: m["survived"] for m in km["mutants"] if m["survived"]}
+    alarms = {m["name"]: m["false_alarms"] for m in km["mutants"] if m["false_alarms"]}
+    assert (survivors, alarms) == ({}, {}), proc.stdout
+    assert km["never_failed"] == [], proc.stdout
+    assert km["total"] >= 30 and proc.returncode == 0, proc.stdout

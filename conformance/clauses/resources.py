@@ -28,14 +28,15 @@ IDLE_WINDOW = 1.0  # seconds of CPU sampling
     a polling loop must sleep when a pass found nothing to do; remove a closed socket from
     your poll set or fd_set (a closed fd there is reported at once, forever)""")
 def idle_cpu(s: Session) -> None:
-    # A client that came and went first: a server that closes a socket but keeps it in
-    # its poll set (POLLNVAL) or fd_set (EBADF) spins from then on.
+    # A client that leaves once the others are connected: a server that closes a socket
+    # but keeps it in its poll set (POLLNVAL) or fd_set (EBADF) spins from then on, and
+    # no later accept() reuses the number and hides the mistake.
     leaver = s.connect_one()
     s.roundtrip([(leaver, s.payload(leaver.conn, 16, "leaver"))])
-    leaver.close("fin")
     clients = s.connect(10)
-    work = [(clients[0], s.payload(0, 16))]
-    s.roundtrip(work)  # at least one client has been through the whole service path
+    leaver.close("fin")
+    work = [(clients[0], s.payload(clients[0].conn, 16))]
+    s.roundtrip(work)  # served after the leaver left, even by a sequential server
     before, t0 = s.cpu(), time.monotonic()
     time.sleep(IDLE_WINDOW)  # the measurement window itself, not a synchronisation
     share = (s.cpu() - before) / (time.monotonic() - t0)

@@ -11,10 +11,8 @@ pollfd left in the array, and then the KeyError (or the crash on a dead fd) "fix
 skipping events for unknown descriptors.  Every client is served; the cost is a core
 burned after the last client of a busy period leaves.
 
-Should be caught by IDLE-1 (almost no CPU while clients are idle), and is not yet:
-IDLE-1 measures with ten connected clients and none has left before its window, so no
-closed fd is registered then.  A gap in the suite, hence no ``must_fail``: IDLE-1 would
-need a client to come and go before it measures.
+Caught by IDLE-1 (almost no CPU while clients are idle), which lets one client leave
+after the others have connected: no later accept() reuses the closed number.
 """
 
 from __future__ import annotations
