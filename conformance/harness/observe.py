@@ -76,6 +76,10 @@ def tcp_sockets(procs: Iterable[psutil.Process]) -> list[tuple[int, int, str]]:
 def tcp_sockets_on(port: int) -> list[tuple[int, int, str]]:
     """(local port, remote port or 0, status) of every TCP socket on local ``port``,
     whoever holds it: for when the owner cannot be seen (see ``wine``)."""
+    if sys.platform == "win32":
+        from conformance.harness import wintcp
+
+        return wintcp.sockets_on(port)
     try:
         conns = psutil.net_connections(kind="tcp")
     except (psutil.AccessDenied, OSError):
