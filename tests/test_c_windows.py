@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+import implementations
 from conformance.manifest import bundled
 
-C_DIR = Path(__file__).resolve().parents[1] / "implementations" / "c"
+C_DIR = Path(implementations.__file__).resolve().parent / "c"  # as installed
 WIN_CC = "gcc" if sys.platform == "win32" else "x86_64-w64-mingw32-gcc"
 IMAGE_FILE_MACHINE_AMD64 = 0x8664
 PE32_PLUS = 0x20B  # the optional header's magic: 64-bit image

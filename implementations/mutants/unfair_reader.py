@@ -13,8 +13,8 @@ clients that became ready in the same epoll_wait() wait for it to end.
 Should be caught by FAIRNESS-2 (while one client streams 8 MiB, another client's short
 message is served before the stream ends), and is not yet: the suite's Python client
 cannot send faster than this server reads, so recv() says EAGAIN often and the short
-message gets its turn.  A gap in the suite, hence no ``must_fail``.  BACKPRESSURE-2
-(SHOULD) fails, as a consequence: the unbounded turn queues an unbounded echo.
+message gets its turn.  A gap in the suite: until FAIRNESS-2 catches it, this mutant
+ships without a manifest (the suite runs only mutants that something must reject).
 """
 
 from __future__ import annotations
