@@ -3,14 +3,20 @@ machine loaded, must give zero failing verdicts on the references and the same v
 for every mutant on every run.
 
     python benchmarks/soak.py --runs 20 --out /tmp/soak          # stress-ng on every core
+    python benchmarks/soak.py --runs 20 --mutant-runs 4 --out /tmp/soak   # mutants 4 times
     python benchmarks/soak.py --runs 3 --no-stress --out /tmp/s  # unloaded, for comparison
 
-Each run is ``ioconform run -n auto`` then ``ioconform mutants -n auto``, each bounded by
---run-timeout.  The load is stress-ng (Debian: apt-get install stress-ng), one CPU
-worker per core, started once for the whole soak and stopped at its end (its own
---timeout bounds it even if this script is killed).  The summary names every verdict
-that failed on a reference and every (mutant, clause) whose verdict changed between
-runs.  Exit status 0 when there is none.
+Each run is ``ioconform run -n auto``, then (in --mutant-runs of them, spread evenly)
+``ioconform mutants -n auto``, each bounded by --run-timeout.  The load is stress-ng
+(Debian: apt-get install stress-ng), one CPU worker per core, started once for the whole
+soak and stopped at its end (its own --timeout bounds it even if this script is killed).
+
+The summary names every verdict that failed on a reference; every mutant whose verdict
+(killed, survived, false alarm) was not "killed" in some run; and every (mutant, clause)
+whose verdict changed between runs, split into clauses the mutant must fail, clauses it
+may fail (declared collateral: a defect such as a missed accept() hits other clauses by
+chance) and the rest.  Exit status 0 when no reference failed, every mutant was killed
+with no false alarm in every run, and no must-fail or undeclared verdict changed.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 BAD = ("fail", "error")
 
@@ -36,7 +43,11 @@ def main() -> int:
     ap.add_argument("--run-timeout", type=float, default=1800.0,
                     help="seconds allowed for each ioconform invocation")
     ap.add_argument("--no-mutants", action="store_true", help="the references only")
+    ap.add_argument("--mutant-runs", type=int, default=None, metavar="M",
+                    help="run the mutants in M of the runs, spread evenly (default: all)")
     args = ap.parse_args()
+    m = 0 if args.no_mutants else min(args.runs, args.mutant_runs or args.runs)
+    with_mutants = {round(1 + k * args.runs / m) for k in range(m)} if m else set()
     args.out.mkdir(parents=True, exist_ok=True)
     stress = None if args.no_stress else _stress(args.runs * 2 * args.run_timeout)
     started = time.monotonic()
@@ -45,7 +56,7 @@ def main() -> int:
             t0 = time.monotonic()
             _ioconform(["run", "-n", "auto", "-q", "--json", str(args.out / f"ref-{i}.json")],
                        args.run_timeout)
-            if not args.no_mutants:
+            if i in with_mutants:
                 _ioconform(["mutants", "-n", "auto", "-q", "--json",
                             str(args.out / f"mut-{i}.json")], args.run_timeout)
             print(f"soak: run {i}/{args.runs} done in {time.monotonic() - t0:.0f} s",
@@ -54,7 +65,7 @@ def main() -> int:
         if stress is not None:
             stress.terminate()
             stress.wait(30)
-    return _summary(args.out, args.runs, time.monotonic() - started)
+    return _summary(args.out, args.runs, time.monotonic() - started, with_mutants)
 
 
 def _stress(bound: float) -> subprocess.Popen[bytes]:
@@ -74,35 +85,67 @@ def _ioconform(argv: list[str], timeout: float) -> None:
         print(f"soak: {' '.join(argv[:1])} timed out after {timeout:g} s", flush=True)
 
 
-def _verdicts(path: Path) -> dict[tuple[str, str], str]:
-    if not path.exists():
-        return {}
-    doc = json.loads(path.read_text(encoding="utf-8"))
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _verdicts(doc: dict[str, Any]) -> dict[tuple[str, str], str]:
     return {(i["name"], c["clause"]): c["verdict"]
-            for i in doc["implementations"] for c in i["clauses"]}
+            for i in doc.get("implementations", ()) for c in i["clauses"]}
 
 
-def _summary(out: Path, runs: int, wall: float) -> int:
+def _kill_verdict(m: dict[str, Any]) -> str:
+    return ("killed" if m["killed"] else "SURVIVED") + (" + false alarm"
+                                                        if m["false_alarms"] else "")
+
+
+def _summary(out: Path, runs: int, wall: float, with_mutants: set[int]) -> int:
     bad_refs: list[str] = []
     seen: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    missing = 0
+    kills: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    declared: dict[str, tuple[set[str], set[str]]] = {}
+    missing = []
     for i in range(1, runs + 1):
-        refs = _verdicts(out / f"ref-{i}.json")
-        missing += not refs
+        refs = _verdicts(_load(out / f"ref-{i}.json"))
+        if not refs:
+            missing.append(f"ref-{i}")
         bad_refs += [f"run {i}: {impl} {clause} {v}" for (impl, clause), v in refs.items()
                      if v in BAD]
-        for key, v in _verdicts(out / f"mut-{i}.json").items():
+        if i not in with_mutants:
+            continue
+        doc = _load(out / f"mut-{i}.json")
+        if not doc:
+            missing.append(f"mut-{i}")
+        for key, v in _verdicts(doc).items():
             seen[key][v].append(i)
+        for m in doc.get("kill_matrix", {}).get("mutants", ()):
+            kills[m["name"]][_kill_verdict(m)].append(i)
+            declared[m["name"]] = (set(m["must_fail"]), set(m["may_fail"]))
     changed = {k: dict(v) for k, v in seen.items() if len(v) > 1}
-    print(f"soak: {runs} runs in {wall / 60:.1f} min; {len(bad_refs)} failing reference "
-          f"verdict(s); {len(changed)} mutant verdict(s) changed between runs; "
-          f"{missing} run(s) without a report")
+    unkilled = {k: dict(v) for k, v in kills.items() if set(v) != {"killed"}}
+    kinds: dict[str, list[str]] = {"must_fail": [], "may_fail": [], "other": []}
+    for (impl, clause), by in sorted(changed.items()):
+        must, may = declared.get(impl, (set(), set()))
+        kind = ("must_fail" if clause in must else "may_fail"
+                if clause in may or "START-1" in must else "other")
+        kinds[kind].append(f"{impl} {clause}: "
+                           + "; ".join(f"{v} in runs {r}" for v, r in sorted(by.items())))
+    print(f"soak: {runs} reference runs ({len(with_mutants)} with the mutants) in "
+          f"{wall / 60:.1f} min; {len(bad_refs)} failing reference verdict(s); "
+          f"{len(unkilled)} mutant(s) not killed cleanly in every run; mutant clause "
+          f"verdicts that changed: {len(kinds['must_fail'])} must_fail, "
+          f"{len(kinds['other'])} undeclared, {len(kinds['may_fail'])} may_fail (declared "
+          f"collateral); {len(missing)} report(s) missing")
     for line in bad_refs:
         print(f"  reference: {line}")
-    for (impl, clause), runs_by in sorted(changed.items()):
-        print(f"  mutant: {impl} {clause}: "
-              + "; ".join(f"{v} in runs {r}" for v, r in sorted(runs_by.items())))
-    return 1 if bad_refs or changed or missing else 0
+    for name, by in sorted(unkilled.items()):
+        print(f"  mutant {name}: " + "; ".join(f"{v} in runs {r}" for v, r in by.items()))
+    for kind, lines in kinds.items():
+        for line in lines:
+            print(f"  changed ({kind}): {line}")
+    for name in missing:
+        print(f"  missing report: {name}")
+    return 1 if bad_refs or unkilled or kinds["must_fail"] or kinds["other"] or missing else 0
 
 
 if __name__ == "__main__":

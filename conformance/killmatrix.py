@@ -7,7 +7,8 @@ clauses that must reject it (``must_fail``) and the others its defect may also f
 - a mutant is *killed* when every clause of its ``must_fail`` failed;
 - it *survived* when one of them did not: the suite missed the defect;
 - a failure outside ``must_fail`` and ``may_fail`` is a *false alarm*: a clause that
-  rejects a server for something it does not do wrong;
+  rejects a server for something it does not do wrong (except for a mutant that must
+  fail START-1: one that never serves its first client fails every clause);
 - a MUST clause that applies to some mutant but fails none is *never exercised*: a
   clause no mutant can fail may be a clause that cannot fail.
 
@@ -23,6 +24,7 @@ from conformance.clause import FAMILIES, REGISTRY, Level, Verdict
 from conformance.manifest import Implementation
 from conformance.runner import Result
 
+STARTLESS = "START-1"
 # A failure, strictly: a SHOULD clause not met counts against a mutant too.
 _FAILED = frozenset({Verdict.FAIL, Verdict.NON_STRICT})
 _CELL_LEGEND = ("K killed (a must_fail clause of the family failed) · S survived (one did "
@@ -91,7 +93,10 @@ def build(impls: Sequence[Implementation], results: Iterable[Result]) -> KillMat
     mutants = []
     for impl in impls:
         mine = by_impl.get(impl.name, {})
-        expected = set(impl.must_fail) | set(impl.may_fail)
+        # A server that never serves its first client (START-1) fails everything after
+        # it: for such a mutant every other failure is collateral.
+        expected = (set(REGISTRY) if STARTLESS in impl.must_fail
+                    else set(impl.must_fail) | set(impl.may_fail))
         mutants.append(Mutant(
             impl, mine,
             # A must_fail clause left out of the run (--clause) is not judged.

@@ -211,9 +211,11 @@ def _not_listening(server: ServerProcess, timeout: float) -> Failed:
     if code is not None:
         actual = f"the server {describe_exit(code)} before listening"
     else:
-        actual = f"nothing is listening on port {server.port} after {timeout:g} s"
         if others := server.other_listening_ports():
-            actual += f"; the server listens on port(s) {', '.join(map(str, others))} instead"
+            actual = (f"nothing is listening on port {server.port}; the server listens on "
+                      f"port(s) {', '.join(map(str, others))} instead")
+        else:
+            actual = f"nothing is listening on port {server.port} after {timeout:g} s"
     return Failed(f"the server did not start listening on port {server.port}",
                   expected=f"a socket listening on 127.0.0.1:{server.port} within {timeout:g} s",
                   actual=actual, details=(f"command: {' '.join(server.argv)}",),

@@ -60,6 +60,7 @@ def _sub(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return next(s for s in doc["submissions"] if s["name"] == name)
 
 
+@pytest.mark.contract
 @pytest.mark.xdist_group("whole-runs")  # the fork bomb's load must not meet the references
 def test_fixture_course_end_to_end(tmp_path: Path) -> None:
     graded = _grade(tmp_path)

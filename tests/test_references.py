@@ -13,6 +13,7 @@ from conformance.manifest import bundled
 from conformance.models import current_platform
 
 
+@pytest.mark.contract
 @pytest.mark.xdist_group("whole-runs")  # never beside the graded fork bomb: see tox.ini
 def test_every_reference_conforms(ioconform_cli, tmp_path: Path) -> None:
     report = tmp_path / "references.json"

@@ -69,12 +69,24 @@ def disconnect_fin(s: Session) -> None:
     hint="""recv() and send() fail with ECONNRESET or EPIPE after a reset: treat any error
     like EOF (close the socket), and ignore SIGPIPE""")
 def disconnect_rst(s: Session) -> None:
+    _churn_mixed(s, 1)  # let lazily created descriptors (epoll fd, log files) appear first
+    baseline = _settled(s, "fds")
     clients = s.connect(3, rcvbuf=16 << 10)
     s.send([(c, s.payload(c.conn, 256 << 10)) for c in clients], read_back=False, stall=1.0)
     for c in clients:
         c.close("rst")
     verify.alive(s)
     _wait_released(s, clients)
+    # A reset socket is in state CLOSE, which the kernel's connection table does not
+    # list: a server that never close()s it is seen only in its descriptor count.
+    now = s.settle("fds", baseline)
+    if now > baseline:
+        raise Failed(f"the server kept {now - baseline} socket(s) of clients that reset",
+                     expected=f"{baseline} open descriptors once the reset clients are gone, "
+                              "as before they came",
+                     actual=f"{now} open descriptors {s.timing.settle:g} s later",
+                     hint="""an error from recv() or send() (ECONNRESET, EPIPE) ends the
+                     connection as EOF does: close() the socket on that path too""")
     _fresh_client_served(s)
 
 

@@ -14,7 +14,7 @@ import selectors
 import socket
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from conformance.events import (
     Closed,
@@ -201,6 +201,7 @@ class Driver:
         until_eof: bool = False,
         stall: float | None = None,
         lazy_read: float = 0.0,
+        hold: Mapping[Client, Callable[[], bool]] | None = None,
     ) -> None:
         """For each (client, payload, n): send the payload and read until ``n`` more
         bytes came back (or until EOF with ``until_eof``).  Clients proceed concurrently.
@@ -210,7 +211,11 @@ class Driver:
         With ``lazy_read`` a client starts reading only once it has sent everything, or
         once its send has made no progress for that many seconds; from then on it reads
         freely.  Until then the buffers between client and server fill up, so a server
-        whose send() comes back short or with EAGAIN must cope with it."""
+        whose send() comes back short or with EAGAIN must cope with it.
+
+        A client in ``hold`` sends nothing until its condition holds (checked on every
+        turn of the loop): a message that must arrive while another transfer is under
+        way.  Until then its wait counts as progress, never as a stall."""
         stall = self.stall if stall is None else stall
         todo = {c: memoryview(p) for c, p, _ in work if c.open}
         want = {c: c.received + n for c, _, n in work if c.open}
@@ -218,6 +223,7 @@ class Driver:
         last_progress = time.monotonic()
         last_send = dict.fromkeys(todo, last_progress)
         reading = {c for c in todo if not lazy_read}
+        held = dict(hold or {})
 
         def reads_now(c: Client, now: float) -> bool:
             if not (c.received < want[c] or until_eof):
@@ -236,18 +242,27 @@ class Driver:
                     if key.data not in active:
                         sel.unregister(key.fileobj)
                 now = time.monotonic()
+                if all(c in held for c in active):
+                    held.clear()  # nothing left to wait for: the others are done
+                for c in [c for c, ready in held.items() if ready()]:
+                    del held[c]
                 for c in active:
                     assert c.sock is not None
-                    ev = selectors.EVENT_WRITE if todo[c] else 0
+                    ev = selectors.EVENT_WRITE if todo[c] and c not in held else 0
                     if reads_now(c, now):
                         ev |= selectors.EVENT_READ
-                    if c.sock in sel.get_map():
+                    if not ev:
+                        if c.sock in sel.get_map():
+                            sel.unregister(c.sock)
+                    elif c.sock in sel.get_map():
                         sel.modify(c.sock, ev, c)
                     else:
                         sel.register(c.sock, ev, c)
                 left = min(deadline - now, last_progress + stall - now)
                 if lazy_read:
                     left = min(left, lazy_read)
+                if held:
+                    left = min(left, 0.01)  # re-check the conditions, which no fd signals
                 if left <= 0:
                     for c in active:
                         c.stalled(_waiting_for(c, todo[c], want[c], until_eof),

@@ -117,8 +117,11 @@ class ServerProcess:
     """One running implementation.  Use as a context manager."""
 
     def __init__(self, impl: Implementation, port: int, trace_to: str | None = None,
-                 policy: sandbox.Policy | None = None) -> None:
+                 policy: sandbox.Policy | None = None, *, discard_stdout: bool = False) -> None:
+        """``discard_stdout``: the server's stdout goes to the null device, uncaptured (a
+        benchmark must not measure how fast the harness reads a pty)."""
         self.impl = impl
+        self.discard_stdout = discard_stdout
         self.policy = policy or sandbox.active()
         self.port = port
         self.token = uuid.uuid4().hex
@@ -148,7 +151,10 @@ class ServerProcess:
         if self.emulated:
             wine.ensure_server({k: v for k, v in env.items() if k != TOKEN_ENV})
             env = wine.environ(env)
-        out_r, out_w = _open_stdout(pty=not self.emulated)  # Wine: see wine.py
+        if self.discard_stdout:
+            out_r, out_w = -1, os.open(os.devnull, os.O_WRONLY)
+        else:
+            out_r, out_w = _open_stdout(pty=not self.emulated)  # Wine: see wine.py
         err_r, err_w = os.pipe()
         kwargs: dict[str, object] = {}
         if sys.platform != "win32":
@@ -168,7 +174,8 @@ class ServerProcess:
             )
         except OSError:
             for fd in (out_r, out_w, err_r, err_w):
-                os.close(fd)
+                if fd >= 0:
+                    os.close(fd)
             self._confined.close()
             raise
         finally:
@@ -177,7 +184,7 @@ class ServerProcess:
                 os.close(err_w)
         self.started_at = time.monotonic()
         _live.add(self)
-        self.stdout = Capture(out_r)
+        self.stdout = Capture(out_r) if out_r >= 0 else None
         self.stderr = Capture(err_r, head=1 << 20)
         self._await_exec()
 
@@ -289,17 +296,24 @@ class ServerProcess:
     def listening(self) -> bool:
         return any(lp == self.port and st == psutil.CONN_LISTEN for lp, _, st in self.sockets())
 
-    def wait_listening(self, timeout: float) -> bool:
-        """Poll until the port is in LISTEN state, the server exits, or time is up.
+    def wait_listening(self, timeout: float, elsewhere: float = 2.0) -> bool:
+        """Poll until the port is in LISTEN state, the server exits, or time is up --
+        or the server has been listening on other ports only, for ``elsewhere`` seconds
+        (a port written into the program: it is not going to listen on ours).
 
         Watching the socket table has no side effect on the server, unlike a probe
         connection, which a sequential server would take for its first client."""
         deadline = time.monotonic() + timeout
+        seen_elsewhere: float | None = None
         while self.alive():
             asked = time.monotonic()
             if self.listening():
                 return True
             if time.monotonic() >= deadline:
+                return False
+            if seen_elsewhere is None and self.other_listening_ports():
+                seen_elsewhere = asked
+            if seen_elsewhere is not None and asked - seen_elsewhere >= elsewhere:
                 return False
             # Polling the kernel's socket table: there is no event.  Where reading the
             # table is costly (under Wine it goes through the wineserver that the

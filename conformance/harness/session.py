@@ -109,8 +109,16 @@ class Session:
         assert self.server.stdout is not None
         start = self.printed_from.get(conn, 0)
 
+        # Searching the whole output after every chunk costs O(n) per chunk, quadratic
+        # for a long stream; so count, over new output only, the bytes that can belong
+        # to ``data`` (the payloads' alphabets are disjoint), and search once it suffices.
+        others = bytes(sorted(set(range(256)) - set(data)))
+        seen = [start, 0]  # output scanned so far, bytes of data's alphabet in it
+
         def probe(out: bytearray) -> int | None:
-            if len(out) - start < len(data):
+            new = bytes(out[seen[0]:])
+            seen[0], seen[1] = len(out), seen[1] + len(new.translate(None, others))
+            if seen[1] < len(data):
                 return None  # cannot be complete yet: skip the search
             n, end = find_printed(out, data, start)
             return end if n == len(data) else None

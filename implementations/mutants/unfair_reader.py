@@ -1,20 +1,18 @@
 """Mutant ``mut-unfair-reader`` (model epoll-et): drains one client before the others.
 
 Defect: the epoll-et reference with its turn unbounded: a client's turn is a loop of
-recv() until EAGAIN, with neither the reference's budget (READ_TURN) nor its stop at
-HIGH_WATER; the echo of all that was read is sent after the loop.  Everything else is
-the reference: edges, non-blocking sockets, output sent until EAGAIN.
+recv() and send() until recv() says EAGAIN, without the reference's budget (READ_TURN).
+Everything else is the reference: edges, non-blocking sockets, output sent until EAGAIN,
+and the stop at HIGH_WATER (so memory stays bounded; only fairness is lost).
 
 The classic mistake it mirrors: "with EPOLLET, read until EAGAIN", the rule every epoll
 tutorial stresses, written as the tutorials' drain loop.  A client that sends faster than
 we read never lets recv() say EAGAIN: its turn lasts as long as its stream, and the other
 clients that became ready in the same epoll_wait() wait for it to end.
 
-Should be caught by FAIRNESS-2 (while one client streams 8 MiB, another client's short
-message is served before the stream ends), and is not yet: the suite's Python client
-cannot send faster than this server reads, so recv() says EAGAIN often and the short
-message gets its turn.  A gap in the suite: until FAIRNESS-2 catches it, this mutant
-ships without a manifest (the suite runs only mutants that something must reject).
+Must be caught by FAIRNESS-2: its client writes 1 MiB at a time, faster than any server
+that reads and prints, and sends the short message once the server's output shows it is
+inside the stream; this server serves it only when the whole 16 MiB has been read.
 """
 
 from __future__ import annotations
@@ -31,10 +29,10 @@ assert sys.platform == "linux", "epoll exists on Linux only"
 def _take_turn(conn: epoll_et._EdgeConn, bufsize: int) -> bool:
     """True if the connection needs a turn no edge will give."""
     epoll_et._drain_output(conn)
-    while conn.may_read and not conn.eof:  # DEFECT: until EAGAIN, with no bound at all
+    while conn.may_read and conn.wants_read:  # DEFECT: until EAGAIN, with no budget
         if not conn.receive(bufsize):
             conn.may_read = False
-    epoll_et._drain_output(conn)
+        epoll_et._drain_output(conn)
     return conn.may_read and conn.wants_read
 
 
