@@ -45,9 +45,13 @@ def main() -> int:
     ap.add_argument("--no-mutants", action="store_true", help="the references only")
     ap.add_argument("--mutant-runs", type=int, default=None, metavar="M",
                     help="run the mutants in M of the runs, spread evenly (default: all)")
+    ap.add_argument("--summary", action="store_true",
+                    help="only summarise the reports already in --out (an interrupted soak)")
     args = ap.parse_args()
     m = 0 if args.no_mutants else min(args.runs, args.mutant_runs or args.runs)
     with_mutants = {round(1 + k * args.runs / m) for k in range(m)} if m else set()
+    if args.summary:
+        return _summary(args.out, args.runs, 0.0, with_mutants)
     args.out.mkdir(parents=True, exist_ok=True)
     stress = None if args.no_stress else _stress(args.runs * 2 * args.run_timeout)
     started = time.monotonic()
