@@ -53,11 +53,27 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def emit(chunk: bytes) -> None:
-    """The seed's ``printf("%s\\n", buf)``, binary-safe: bytes as received, NUL included."""
+def emit(chunk: bytes | memoryview, flush: bool = True) -> None:
+    """The seed's ``printf("%s\\n", buf)``, binary-safe: bytes as received, NUL included.
+
+    ``flush=False`` leaves the line in stdout's buffer, for a single-threaded loop that
+    calls flush_stdout() before it next sleeps: one write() per round, not one per chunk.
+    """
     # A reader gone from our stdout must not stop the echo, nor pass for a client socket error.
+    try:
+        if flush:
+            sys.stdout.buffer.write(bytes(chunk) + b"\n")  # one write: lines never interleave
+            sys.stdout.buffer.flush()
+        else:
+            sys.stdout.buffer.write(chunk)  # copied into stdout's buffer: chunk may be reused
+            sys.stdout.buffer.write(b"\n")
+    except BrokenPipeError:
+        pass
+
+
+def flush_stdout() -> None:
+    """Send what emit(..., flush=False) buffered: before sleeping, so lines are never late."""
     with contextlib.suppress(BrokenPipeError):
-        sys.stdout.buffer.write(chunk + b"\n")  # one write: threads' lines never interleave
         sys.stdout.buffer.flush()
 
 

@@ -13,7 +13,7 @@ Why our own binding and not PyPI's ``liburing`` (measured on Linux 6.18, x86_64,
   sdist newer than 2024.  3.2 MB installed (a 3 MB Zig-built .so), and its send and recv
   wrappers are marked "Coded but not tested!!!".
 - The reference servers use the standard library only; a dependency would be a first.
-This module is the alternative: two system calls, three mmap()s, four opcodes, some 250
+This module is the alternative: two system calls, three mmap()s, five opcodes, some 280
 lines of code.  ctypes releases the GIL around every foreign call, io_uring_enter() too.
 
 How io_uring is laid out (io_uring(7), io_uring_setup(2), io_uring_enter(2)):
@@ -74,6 +74,8 @@ _OFF_SQ_RING, _OFF_CQ_RING, _OFF_SQES = 0, 0x8000000, 0x10000000
 _ENTER_GETEVENTS = 1 << 0
 _SETUP_SINGLE_ISSUER, _SETUP_DEFER_TASKRUN = 1 << 12, 1 << 13
 OP_ACCEPT, OP_ASYNC_CANCEL, OP_SEND, OP_RECV = 13, 14, 26, 27  # Linux 5.5, 5.5, 5.6, 5.6
+OP_PROVIDE_BUFFERS = 31  # Linux 5.7, with IOSQE_BUFFER_SELECT
+_SQE_BUFFER_SELECT, _CQE_F_BUFFER, _CQE_BUFFER_SHIFT = 1 << 5, 1 << 0, 16
 _U32 = 0xFFFFFFFF  # head and tail wrap at 2**32
 _u32, _u64 = ctypes.c_uint32, ctypes.c_uint64
 
@@ -101,7 +103,8 @@ class _SQE(ctypes.Structure):  # struct io_uring_sqe; op_flags: msg_flags, accep
     _fields_ = [("opcode", ctypes.c_uint8), ("flags", ctypes.c_uint8),
                 ("ioprio", ctypes.c_uint16), ("fd", ctypes.c_int32), ("off", _u64),
                 ("addr", _u64), ("len", _u32), ("op_flags", _u32), ("user_data", _u64),
-                ("unused", _u64 * 3)]  # buffer selection, personality, addr3: not used here
+                ("buf_group", ctypes.c_uint16), ("personality", ctypes.c_uint16),
+                ("splice_fd_in", ctypes.c_int32), ("unused", _u64 * 2)]
 
 
 class _CQE(ctypes.Structure):  # struct io_uring_cqe
@@ -141,6 +144,11 @@ class Ring:
     ``user_data`` is yours: any 64-bit number, unique among the operations in flight; it
     comes back with the operation's result.  One CQE per SQE (no multishot operations).
     Use a ring from the thread that created it (SINGLE_ISSUER).
+
+    Provided buffers (``provide`` and ``recv_from_pool``): instead of a buffer per RECV,
+    the kernel is given a pool, a group of equal buffers numbered from 0, and picks one
+    only when data arrives.  The CQE names it (``reap``'s buffer id), and it is the
+    kernel's again only once provided again.  An idle connection then pins no memory.
     """
 
     def __init__(self, entries: int = 256) -> None:
@@ -154,6 +162,7 @@ class Ring:
             self.fd = _syscall(_NR_SETUP, entries, ctypes.addressof(params))
         self._maps: list[tuple[int, int]] = []
         self._owned: dict[int, Any] = {}  # user_data -> buffer view the kernel may use
+        self._pools: dict[int, Any] = {}  # id(pool) -> view: provided buffers stay pinned
         sq_off, cq_off = params.sq_off, params.cq_off
         try:
             sq = self._map(sq_off.array + 4 * params.sq_entries, _OFF_SQ_RING)
@@ -180,7 +189,8 @@ class Ring:
         return addr
 
     def _push(self, opcode: int, fd: int, user_data: int, *, addr: int = 0, length: int = 0,
-              op_flags: int = 0, keep: Any = None) -> None:
+              op_flags: int = 0, keep: Any = None, off: int = 0, flags: int = 0,
+              group: int = 0) -> None:
         if self.fd < 0:
             raise ValueError("the ring is closed")
         if user_data in self._owned:
@@ -195,6 +205,7 @@ class Ring:
         ctypes.memset(ctypes.addressof(sqe), 0, ctypes.sizeof(sqe))
         sqe.opcode, sqe.fd, sqe.addr, sqe.len = opcode, fd, addr, length
         sqe.op_flags, sqe.user_data = op_flags, user_data
+        sqe.off, sqe.flags, sqe.buf_group = off, flags, group
         self._sq_array[index] = index
         self._sq_tail.value = (tail + 1) & _U32  # the kernel reads it in our next enter()
         self._owned[user_data] = keep
@@ -212,6 +223,22 @@ class Ring:
         view = (ctypes.c_char * len(buf)).from_buffer(buf)
         self._push(OP_RECV, fd, user_data, addr=ctypes.addressof(view), length=len(buf),
                    keep=view)
+
+    def recv_from_pool(self, fd: int, length: int, group: int, user_data: int) -> None:
+        """Receive up to ``length`` bytes into a buffer the kernel takes from ``group``
+        when data arrives; -ENOBUFS if the group is empty then."""
+        self._push(OP_RECV, fd, user_data, length=length, flags=_SQE_BUFFER_SELECT,
+                   group=group)
+
+    def provide(self, pool: bytearray, size: int, first: int, count: int, group: int,
+                user_data: int) -> None:
+        """Give the kernel buffers ``first`` to ``first + count - 1`` of ``pool``, each
+        ``size`` bytes, as group ``group``; the result is 0 or -errno."""
+        view = self._pools.get(id(pool))
+        if view is None:  # kept until close(): the kernel may hold some buffer at any time
+            view = self._pools[id(pool)] = (ctypes.c_char * len(pool)).from_buffer(pool)
+        self._push(OP_PROVIDE_BUFFERS, count, user_data, length=size, off=first, group=group,
+                   addr=ctypes.addressof(view) + first * size)
 
     def send(self, fd: int, buf: bytearray, offset: int, user_data: int) -> None:
         """Send ``buf[offset:]``; the result is the byte count, which may be short."""
@@ -240,16 +267,18 @@ class Ring:
             if e.errno not in (errno.EAGAIN, errno.EBUSY):
                 raise
 
-    def reap(self) -> list[tuple[int, int]]:
-        """The completions ready now, as (user_data, res); a negative res is -errno."""
+    def reap(self) -> list[tuple[int, int, int | None]]:
+        """The completions ready now, as (user_data, res, buffer id); a negative res is
+        -errno; the buffer id names the provided buffer a RECV used, else it is None."""
         head, tail = self._cq_head.value, self._cq_tail.value
         done = []
         while head != tail:
             cqe = self._cqes[head & self._cq_mask]
-            done.append((cqe.user_data, cqe.res))
+            bid = cqe.flags >> _CQE_BUFFER_SHIFT if cqe.flags & _CQE_F_BUFFER else None
+            done.append((cqe.user_data, cqe.res, bid))
             head = (head + 1) & _U32
         self._cq_head.value = head  # after the copies: the kernel may now reuse the slots
-        for user_data, _ in done:
+        for user_data, _, _ in done:
             self._owned.pop(user_data, None)  # the kernel is done with that buffer
         return done
 
@@ -263,6 +292,7 @@ class Ring:
         self._maps.clear()
         self.fd = -1
         self._owned.clear()  # only now may the buffers go
+        self._pools.clear()
 
     def __enter__(self) -> Ring:
         return self
@@ -302,16 +332,18 @@ def _explain(e: OSError) -> str:
 
 
 def _round_trip(ring: Ring) -> str | None:
-    """Accept, receive, send and cancel once over loopback; each step completes at once."""
+    """Accept, receive (into a provided buffer), send and cancel once over loopback; each
+    step completes at once."""
     results: dict[int, int] = {}
 
     def wait_for(*user_data: int) -> None:  # polled, so that a missing completion cannot hang
         deadline = time.monotonic() + 2.0
         while not results.keys() >= set(user_data) and time.monotonic() < deadline:
             ring.submit()
-            results.update(ring.reap())
+            results.update((user_data, res) for user_data, res, _ in ring.reap())
             time.sleep(0.001)
 
+    pool = bytearray(8)
     with socket.create_server(("127.0.0.1", 0)) as lst, \
             socket.create_connection(lst.getsockname(), timeout=2.0) as client:
         client.sendall(b"ping")
@@ -320,9 +352,10 @@ def _round_trip(ring: Ring) -> str | None:
         fd = results.get(1, -1)
         if fd >= 0:
             try:
-                ring.recv(fd, bytearray(8), 2)
+                ring.provide(pool, 8, 0, 1, 0, 6)
+                ring.recv_from_pool(fd, 8, 0, 2)
                 ring.send(fd, bytearray(b"pong"), 0, 3)
-                wait_for(2, 3)
+                wait_for(6, 2, 3)
                 ring.recv(fd, bytearray(8), 4)  # nothing more comes: only a cancel ends it
                 ring.cancel(4, 5)
                 wait_for(4, 5)
@@ -332,14 +365,15 @@ def _round_trip(ring: Ring) -> str | None:
              (2, "RECV", "4 bytes", lambda r: r == 4),
              (3, "SEND", "4 bytes", lambda r: r == 4),
              (4, "RECV", "an error such as -ECANCELED", lambda r: r < 0),
-             (5, "ASYNC_CANCEL", "0", lambda r: r in (0, -errno.EALREADY)))
+             (5, "ASYNC_CANCEL", "0", lambda r: r in (0, -errno.EALREADY)),
+             (6, "PROVIDE_BUFFERS", "0", lambda r: r == 0))
     for user_data, op, want, ok in steps:
         res = results.get(user_data)
         if res is None or not ok(res):
             got = "nothing within 2 s" if res is None else _describe(res)
             return (f"IORING_OP_{op} gave {got} where {want} was due: this kernel's "
                     f"io_uring lacks what a TCP server needs (ACCEPT and ASYNC_CANCEL: "
-                    f"Linux 5.5; SEND and RECV: 5.6)")
+                    f"Linux 5.5; SEND and RECV: 5.6; PROVIDE_BUFFERS: 5.7)")
     return None
 
 

@@ -23,18 +23,37 @@ still readable and no new edge will say so: ET plus stop-reading is a lost wake-
 each connection remembers ``may_read`` (an edge came, EAGAIN not seen since), and:
 - stopped at HIGH_WATER with send() at EAGAIN: the EPOLLOUT edge that comes when the client
   reads its echo gives the connection its next turn, and draining resumes there;
-- otherwise (budget spent, or the echo drained): the fd goes in a ``pending`` set, which
-  makes the next epoll_wait() non-blocking and gives the connection another turn after
+- otherwise (budget spent, or the echo drained): the connection goes in a ``pending`` set,
+  which makes the next epoll_wait() non-blocking and gives it another turn after
   everyone else's.
+
+What draining costs, and what it need not.  The last recv() of every turn is the one
+that fails: a second system call and a Python exception per message, the price of ET.
+It cannot be skipped: a short read does not prove the buffer empty (TCP may hand over
+less than is queued, and more may land during the call), so only EAGAIN ends a turn.
+The rest is overhead we avoid:
+- One receive buffer for all: recv_into() fills a shared, preallocated buffer instead of
+  allocating a bytes object per call.  Safe because its bytes are used up (copied into
+  stdout's buffer or written out, sent, or copied into ``out``) before the next
+  recv_into() overwrites them: one thread, nothing in between.  Idle connections hold
+  no receive buffer at all.
+- Send first: the echo goes straight to send(), and only the part the kernel does not
+  take is copied into ``out``.  Still ET-correct: anything left queued is sent again
+  after the reads until send() says EAGAIN, and only that EAGAIN arms the EPOLLOUT edge
+  we then wait for.  Data already queued keeps its place: with ``out`` non-empty, new
+  bytes go behind it.
+- stdout is flushed once per round, before epoll_wait(), not once per chunk: one write()
+  for a round's lines, and never a line held while we sleep.
 """
 
 from __future__ import annotations
 
+import functools
 import select
 import socket
 import sys
 
-from implementations._common import HIGH_WATER, Conn, Options, listen, run
+from implementations._common import HIGH_WATER, Conn, Options, emit, flush_stdout, listen, run
 
 assert sys.platform == "linux", "epoll exists on Linux only"
 
@@ -49,6 +68,12 @@ class _EdgeConn(Conn):
     def __init__(self, sock: socket.socket, echo: bool) -> None:
         super().__init__(sock, echo)
         self.may_read = False  # an input edge came and recv() has not said EAGAIN since
+
+
+@functools.cache
+def _receive_buffer(bufsize: int) -> memoryview:
+    """The one buffer every recv_into() fills: its bytes are used up before the next call."""
+    return memoryview(bytearray(bufsize))
 
 
 def _accept_all(listener: socket.socket, ep: select.epoll, conns: dict[int, _EdgeConn],
@@ -71,27 +96,43 @@ def _accept_all(listener: socket.socket, ep: select.epoll, conns: dict[int, _Edg
 
 
 def _drain_output(conn: _EdgeConn) -> None:
-    while conn.wants_write and conn.flush():
+    while conn.out and conn.flush():
         pass
 
 
-def _read_turn(conn: _EdgeConn, bufsize: int) -> None:
-    for _ in range(max(1, READ_TURN // bufsize)):
-        if not conn.wants_read:
-            return  # EOF, or HIGH_WATER: may_read stays True for when the echo drains
-        if not conn.receive(bufsize):
-            conn.may_read = False  # EAGAIN: the next arrival is a new edge
-            return
+def _read_turn(conn: _EdgeConn, bufsize: int, flush: bool = True) -> None:
+    buf, sock = _receive_buffer(bufsize), conn.sock
+    try:
+        for _ in range(max(1, READ_TURN // bufsize)):
+            if conn.eof or len(conn.out) > HIGH_WATER:
+                return  # EOF, or HIGH_WATER: may_read stays True for when the echo drains
+            n = sock.recv_into(buf)
+            if not n:
+                conn.eof = True
+                return
+            chunk = buf[:n]
+            emit(chunk, flush)
+            if conn.echo:
+                if not conn.out:
+                    try:  # send first: what the kernel takes now is never copied
+                        sent = sock.send(chunk)
+                    except BlockingIOError:  # send()'s EAGAIN, not recv()'s: handled here
+                        sent = 0
+                    chunk = chunk[sent:]
+                conn.out += chunk
+    except BlockingIOError:
+        conn.may_read = False  # EAGAIN: the next arrival is a new edge
 
 
-def _take_turn(conn: _EdgeConn, bufsize: int) -> bool:
-    """Move what can be moved now; True if the connection needs a turn no edge will give."""
+def _take_turn(conn: _EdgeConn, bufsize: int, flush: bool = True) -> bool:
+    """Move what can be moved now; True if the connection needs a turn no edge will give.
+    ``flush=False``: the caller flushes stdout before it next sleeps."""
     _drain_output(conn)  # first, so the echo makes room below HIGH_WATER
     if conn.may_read:
-        _read_turn(conn, bufsize)
-    _drain_output(conn)
+        _read_turn(conn, bufsize, flush)
+    _drain_output(conn)  # a short send is no EPOLLOUT promise: on until EAGAIN
     # If we stopped with output still queued, send() said EAGAIN and an EPOLLOUT edge is due.
-    return conn.may_read and conn.wants_read
+    return conn.may_read and not conn.eof and len(conn.out) <= HIGH_WATER
 
 
 def _close(ep: select.epoll, conns: dict[int, _EdgeConn], fd: int) -> None:
@@ -101,30 +142,32 @@ def _close(ep: select.epoll, conns: dict[int, _EdgeConn], fd: int) -> None:
 
 def main(options: Options) -> None:
     conns: dict[int, _EdgeConn] = {}
-    pending: set[int] = set()  # fds with readable data that no edge will announce
+    pending: set[_EdgeConn] = set()  # readable data that no edge will announce
     with listen(options.host, options.port) as listener, select.epoll() as ep:
         listener.setblocking(False)
         ep.register(listener, select.EPOLLIN | select.EPOLLET)
+        listening = listener.fileno()
         while True:
+            flush_stdout()  # the lines of this round, in one write(), before we may sleep
             turns, pending = pending, set()
             for fd, events in ep.poll(0 if turns else -1):
-                if fd == listener.fileno():
+                if fd == listening:
                     _accept_all(listener, ep, conns, options.echo)
                     continue
-                if events & _INPUT_EVENTS:
-                    conns[fd].may_read = True
-                turns.add(fd)
-            for fd in turns:
                 conn = conns[fd]
+                if events & _INPUT_EVENTS:
+                    conn.may_read = True
+                turns.add(conn)
+            for conn in turns:
                 try:
-                    again = _take_turn(conn, options.bufsize)
-                    done = conn.finished
+                    again = _take_turn(conn, options.bufsize, flush=False)
+                    done = conn.eof and not conn.out
                 except OSError:  # reset, broken pipe: the peer is gone, and what it was owed
                     again, done = False, True
                 if done:
-                    _close(ep, conns, fd)
+                    _close(ep, conns, conn.sock.fileno())
                 elif again:
-                    pending.add(fd)
+                    pending.add(conn)
 
 
 if __name__ == "__main__":

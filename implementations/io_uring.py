@@ -20,8 +20,13 @@ The trap is that the kernel owns what we handed it until the completion arrives.
 - Buffers: the kernel writes a RECV's buffer and reads a SEND's long after we asked.
   Freed or resized meanwhile, they would take a stranger's bytes or corrupt memory.
   The binding holds each buffer until its CQE, and the pinned bytearray refuses to
-  resize; each connection reuses one receive buffer, and a pending SEND's bytes stay
-  untouched (new echo goes in a fresh bytearray).
+  resize; a pending SEND's bytes stay untouched (new echo goes in a fresh bytearray).
+- And memory: a RECV is outstanding on every idle connection, so a buffer per RECV
+  pins bufsize bytes per client (19,000 idle clients with 64 KiB: 1.2 GB).  So RECVs
+  take *provided buffers* (Linux 5.7): the kernel gets a pool once, picks a buffer
+  only when data arrives, and names it in the CQE; we copy the bytes out and provide
+  that buffer again.  Idle clients hold none.  Should every buffer be taken when data
+  arrives (-ENOBUFS), the RECV is simply posted again, behind the buffers we give back.
 - News only comes through completions: EOF is a RECV that completes with 0, a reset one
   that completes with -ECONNRESET.  With no operation outstanding we learn nothing.
 - So forgetting to re-arm stalls silently: echo a RECV's bytes but post no new RECV and
@@ -38,6 +43,7 @@ signal.set_wakeup_fd()'s socket covers a signal arriving just before we entered.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import signal
@@ -50,18 +56,19 @@ assert sys.platform == "linux", "io_uring exists on Linux only"
 from implementations._common import HIGH_WATER, Options, emit, listen, run  # noqa: E402
 from implementations._uring import Ring, probe  # noqa: E402
 
-_ACCEPT, _RECV, _SEND, _CANCEL, _WAKEUP = range(5)  # what an operation in flight was for
+_ACCEPT, _RECV, _SEND, _CANCEL, _WAKEUP, _PROVIDE = range(6)  # what an operation was for
+_POOL = 64  # provided receive buffers, shared by all connections
+_GROUP = 0  # their buffer group id
 
 
 class _Conn:
     """One client: its descriptor, what it is owed, and which operations it has in flight."""
 
-    __slots__ = ("broken", "buf", "eof", "fd", "offset", "out", "paused", "recv", "send")
+    __slots__ = ("broken", "eof", "fd", "offset", "out", "paused", "recv", "send")
 
-    def __init__(self, fd: int, bufsize: int) -> None:
+    def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.buf = bytearray(bufsize)  # the target of every RECV; the kernel's while one is out
-        self.out = bytearray()  # echo not yet handed to a SEND
+        self.out: bytearray | None = None  # echo not yet handed to a SEND (idle: none)
         self.offset = 0  # bytes of the outstanding SEND's buffer the kernel has taken
         self.recv: int | None = None  # user_data of the outstanding RECV
         self.send: tuple[int, bytearray] | None = None  # user_data and buffer of the SEND
@@ -72,7 +79,7 @@ class _Conn:
     @property
     def owed(self) -> int:
         unsent = len(self.send[1]) - self.offset if self.send else 0
-        return len(self.out) + unsent
+        return len(self.out or b"") + unsent
 
 
 class _Server:
@@ -84,9 +91,11 @@ class _Server:
         self.ops: dict[int, tuple[int, _Conn | None]] = {}  # user_data -> (kind, conn)
         self.tokens = itertools.count(1)
         self.wakeup_buf = bytearray(64)
-        self.handlers: dict[int, Callable[[_Conn | None, int], None]] = {
+        self.pool = bytearray(_POOL * self.bufsize)  # buffer i: pool[i * bufsize:][:bufsize]
+        self.handlers: dict[int, Callable[[_Conn | None, int, int | None], None]] = {
             _ACCEPT: self._on_accept, _RECV: self._on_recv, _SEND: self._on_send,
-            _CANCEL: lambda conn, res: None, _WAKEUP: lambda conn, res: self._arm_wakeup()}
+            _CANCEL: lambda conn, res, bid: None, _PROVIDE: lambda conn, res, bid: None,
+            _WAKEUP: lambda conn, res, bid: self._arm_wakeup()}
 
     def _token(self, kind: int, conn: _Conn | None) -> int:
         user_data = next(self.tokens)  # comes back in the CQE: we look up what it was for
@@ -94,13 +103,18 @@ class _Server:
         return user_data
 
     def serve_forever(self) -> None:
+        self._provide(0, _POOL)
         self.ring.accept(self.listener.fileno(), self._token(_ACCEPT, None))
         self._arm_wakeup()
         while True:
             self.ring.submit(wait_nr=1)  # submit what we queued, sleep until a completion
-            for user_data, res in self.ring.reap():
+            for user_data, res, bid in self.ring.reap():
                 kind, conn = self.ops.pop(user_data)
-                self.handlers[kind](conn, res)
+                self.handlers[kind](conn, res, bid)
+
+    def _provide(self, first: int, count: int) -> None:
+        self.ring.provide(self.pool, self.bufsize, first, count, _GROUP,
+                          self._token(_PROVIDE, None))
 
     def _arm_wakeup(self) -> None:
         # Python's C-level handler writes a byte here on every signal, so a signal that
@@ -108,28 +122,37 @@ class _Server:
         # then runs as soon as we are back in bytecode.
         self.ring.recv(self.wakeup.fileno(), self.wakeup_buf, self._token(_WAKEUP, None))
 
-    def _on_accept(self, _: _Conn | None, res: int) -> None:
+    def _on_accept(self, _: _Conn | None, res: int, bid: int | None) -> None:
         # Re-arm first, whatever the result.  (At EMFILE the new ACCEPT fails again at once,
         # and we spin until a client leaves: the completion twin of a level-triggered loop.)
         self.ring.accept(self.listener.fileno(), self._token(_ACCEPT, None))
         if res >= 0:  # the new fd; negative: -ECONNABORTED and the like, nothing to clean up
-            conn = self.conns[res] = _Conn(res, self.bufsize)
+            conn = self.conns[res] = _Conn(res)
             self._post_recv(conn)
 
     def _post_recv(self, conn: _Conn) -> None:
         conn.recv = self._token(_RECV, conn)
-        self.ring.recv(conn.fd, conn.buf, conn.recv)
+        self.ring.recv_from_pool(conn.fd, self.bufsize, _GROUP, conn.recv)
 
-    def _on_recv(self, conn: _Conn | None, res: int) -> None:
+    def _on_recv(self, conn: _Conn | None, res: int, bid: int | None) -> None:
         assert conn is not None
         conn.recv = None
+        chunk = b""
+        if bid is not None:  # copy the bytes out, then the kernel may have the buffer back
+            start = bid * self.bufsize
+            chunk = bytes(self.pool[start:start + max(res, 0)])
+            self._provide(bid, 1)
         if res > 0:
-            chunk = bytes(conn.buf[:res])
             emit(chunk)
             if self.echo:
-                conn.out += chunk
+                if conn.out is None:
+                    conn.out = bytearray(chunk)
+                else:
+                    conn.out += chunk
                 self._post_send(conn)
             self._rearm_recv(conn)
+        elif res == -errno.ENOBUFS:  # every buffer was in use: try again, after the above
+            self._post_recv(conn)
         elif res == 0:
             conn.eof = True
         else:  # -ECONNRESET and the like, or -ECANCELED because the connection broke
@@ -145,10 +168,10 @@ class _Server:
 
     def _post_send(self, conn: _Conn) -> None:
         if conn.send is None and conn.out and not conn.broken:
-            conn.send, conn.out, conn.offset = (self._token(_SEND, conn), conn.out), bytearray(), 0
+            conn.send, conn.out, conn.offset = (self._token(_SEND, conn), conn.out), None, 0
             self.ring.send(conn.fd, conn.send[1], 0, conn.send[0])
 
-    def _on_send(self, conn: _Conn | None, res: int) -> None:
+    def _on_send(self, conn: _Conn | None, res: int, bid: int | None) -> None:
         assert conn is not None and conn.send is not None
         data, conn.send = conn.send[1], None
         if res < 0:  # -EPIPE, -ECONNRESET, or -ECANCELED because the connection broke
