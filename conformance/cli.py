@@ -1,4 +1,4 @@
-"""The ``ioconform`` command: run, check and list.
+"""The ``ioconform`` command: run, check, list (and grade, merge, bench: their own modules).
 
 Exit status: 0 every MUST clause passed; 1 conformance failures; 2 usage or manifest
 errors; 3 harness errors; 130 interrupted (Ctrl-C).  The commands, their flags and the
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import conformance.clauses  # noqa: F401  (registers the clauses)
 from conformance import __version__, grade_command, killmatrix, launch, report
+from conformance.bench import command as bench_command
 from conformance.clause import Clause, Verdict
 from conformance.course import SANDBOX_MODES, CourseError
 from conformance.grading import GradingError
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(mut)
 
     grade_command.add_parsers(sub)
+    bench_command.add_parsers(sub)
 
     lst = sub.add_parser("list", help="print the models, the contract and the implementations")
     lst.add_argument("what", nargs="?", default="all",
@@ -142,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list(args)
-        if args.command in ("grade", "merge"):
+        if args.command in ("grade", "merge", "bench"):
             if command:
                 raise UsageError(f"'{args.command}' takes no command after '--'")
             return int(args.handler(args))
