@@ -134,7 +134,8 @@ def _tox_mismatches(workflow: str, tox_ini: str) -> list[str]:
                      for p in map(str, pythons) if p not in gh]
     for version, mapped in gh.items():
         problems += [f"[gh] {version} maps to {n!r}, which tox.ini does not define"
-                     for n in re.split(r"[,\s]+", mapped) if n and n not in envs]
+                     for n in re.split(r"[,\s]+", mapped)
+                     if n and n not in envs and not re.fullmatch(r"py\d+", n)]
     return problems
 
 
