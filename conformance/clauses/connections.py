@@ -98,8 +98,15 @@ def disconnect_rst(s: Session) -> None:
 def disconnect_half_close(s: Session) -> None:
     c = s.connect_one()
     data = s.payload(0, 32 << 10)
-    s.send([(c, data)], read_back=False)
-    c.close("shut_wr")
+    # The data and the FIN arrive while the server is stopped, so it always finds both
+    # waiting: a server that takes the FIN for the end (closing on EPOLLRDHUP or POLLHUP
+    # with data unread) is caught however fast it would have read the data otherwise.
+    s.server.suspend()
+    try:
+        s.send([(c, data)], read_back=False)
+        c.close("shut_wr")
+    finally:
+        s.server.resume()
     s.driver.transfer([(c, b"", len(data) if s.echo else 0)], until_eof=True,
                       total=s.timing.total)
     verify.served(s, [(c, data)])

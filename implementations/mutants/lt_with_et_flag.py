@@ -14,9 +14,11 @@ because its turn happens to be written the way edge triggering needs:
   it then calls epoll_ctl(EPOLL_CTL_MOD), and MOD re-checks readiness and queues an event
   for whatever is still there (the way EPOLLONESHOT registrations are re-armed);
 - it sends until EAGAIN, so an EPOLLOUT edge is due whenever output is left queued.
-So every client is served and even the level-triggered clause passes (LT-1: a burst that
-arrived while the server was stopped is consumed).  No client can see the defect; only
-the trace shows that no client socket was ever registered without EPOLLET.
+So, in most runs, every client is served and even the level-triggered clause passes
+(LT-1: a burst that arrived while the server was stopped is consumed); on a loaded
+machine a turn sometimes ends in a state no MOD or edge revisits, and a client stalls.
+Only the trace shows the defect every time: no client socket was ever registered
+without EPOLLET.
 
 Must be caught by MODEL-1 (epoll-lt's evidence is epoll_ctl() on client sockets without
 EPOLLET).  MODEL-2 passes, rightly: epoll is epoll-lt's own mechanism.  LT-2 fails as
