@@ -23,7 +23,7 @@ from conformance.harness.output import Capture
 from conformance.harness.ports import free_port
 from conformance.harness.process import ServerProcess
 from conformance.harness.session import Timing
-from conformance.manifest import Implementation, from_command
+from conformance.manifest import Implementation, bundled, from_command
 from conformance.runner import Options, run
 
 Start = Callable[[Implementation], ServerProcess]
@@ -268,3 +268,23 @@ def test_the_runner_leaves_no_daemon_behind(
     result = run(REGISTRY["START-1"], weird_server("daemonizes.py"), Options())
     assert result.verdict is Verdict.PASS, result.detail
     assert carrying_token(recorded_servers[0].token) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd")
+def test_a_killed_server_leaves_no_descriptor_in_the_harness(wait_for: WaitFor) -> None:
+    """The reading ends of a server's stdout and stderr are closed once it is gone.  Two
+    leaked per server once pushed a long run past select()'s FD_SETSIZE, and every
+    later server's output went unread ("0 B found")."""
+    impl = next(i for i in bundled() if i.name == "py-blocking")
+
+    def ours() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = ours()
+    for _ in range(3):
+        server = ServerProcess(impl, free_port())
+        server.start()
+        assert server.wait_listening(10)
+        server.kill()
+        ports.release(server.port)
+    wait_for(lambda: ours() <= before, 10, "the capture threads to close their descriptors")

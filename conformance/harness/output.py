@@ -10,6 +10,7 @@ of sleeping.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import threading
@@ -59,6 +60,11 @@ class Capture:
                 self._tail += chunk
                 del self._tail[: max(0, len(self._tail) - self._tail_limit)]
                 self._cond.notify_all()
+        # The descriptor is ours alone (the reading end of the server's pty or pipe):
+        # left open, every server would leak two into the harness, and past 1,023 the
+        # select() above fails and the next server's output goes unread.
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
         with self._cond:
             self.closed = True
             self._cond.notify_all()
