@@ -5,7 +5,7 @@ blocks on a full pipe or pty, and keeps at most ``head`` bytes from the start (w
 PRINT clauses match against) plus a ``tail`` ring for diagnoses.  A server that prints
 gigabytes costs the suite a constant amount of memory: the excess is only counted.
 Waiters are woken on every chunk, so tests wait on a condition with a deadline instead
-of sleeping.
+of sleeping.  A capture owns the descriptor it reads: it closes it when the stream ends.
 """
 
 from __future__ import annotations
