@@ -311,7 +311,11 @@ class ServerProcess:
                 return True
             if time.monotonic() >= deadline:
                 return False
-            if seen_elsewhere is None and self.other_listening_ports():
+            # Not on Windows: there a process's own socket table costs a system-wide
+            # scan (seconds under Wine, where it may fail outright), so such a server
+            # is given the whole deadline, as before.
+            if (seen_elsewhere is None and sys.platform != "win32"
+                    and self.other_listening_ports()):
                 seen_elsewhere = asked
             if seen_elsewhere is not None and asked - seen_elsewhere >= elsewhere:
                 return False
@@ -322,8 +326,14 @@ class ServerProcess:
         return False
 
     def other_listening_ports(self) -> list[int]:
-        return sorted({lp for lp, _, st in observe.tcp_sockets(self.tree())
-                       if st == psutil.CONN_LISTEN and lp != self.port})
+        """Ports the server's own processes listen on besides ours (a diagnosis only:
+        [] where the table cannot be read, as under Wine, whose GetExtendedTcpTable
+        fails)."""
+        try:
+            found = observe.tcp_sockets(self.tree())
+        except (psutil.Error, RuntimeError, OSError):
+            return []
+        return sorted({lp for lp, _, st in found if st == psutil.CONN_LISTEN and lp != self.port})
 
     def output_tail(self, n: int = 8) -> str:
         parts = []
