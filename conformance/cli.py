@@ -277,7 +277,7 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
                                "trace": not args.no_trace})
     missing = len(impls) * len(clauses) - len(results)
     print(report.console(run, details=not args.quiet and after is None))
-    doc = json.loads(report.to_json(run))
+    doc = report.to_doc(run)
     status = after(run, doc) if after else run.exit_status(args.strict)
     if args.json:
         Path(args.json).write_text(json.dumps(doc, indent=2), encoding="utf-8")

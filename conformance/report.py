@@ -12,6 +12,7 @@ import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from conformance import __version__
 from conformance.clause import FAMILIES, Clause, Verdict, ordered
@@ -120,8 +121,13 @@ def _details(run: Run) -> list[str]:
 
 # -- JSON ---------------------------------------------------------------------------------
 def to_json(run: Run) -> str:
+    return json.dumps(to_doc(run), indent=2)
+
+
+def to_doc(run: Run) -> dict[str, Any]:
+    """The JSON report as a dict (its fields are stable: graders script against them)."""
     strict = bool(run.settings.get("strict", False))
-    doc = {
+    return {
         "ioconform": {"version": __version__, "command": run.command,
                       "platform": platform.system().lower(),
                       "python": platform.python_version(), "started": run.started,
@@ -138,7 +144,6 @@ def to_json(run: Run) -> str:
             for i in run.impls
         ],
     }
-    return json.dumps(doc, indent=2)
 
 
 # -- JUnit --------------------------------------------------------------------------------

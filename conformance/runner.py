@@ -23,6 +23,7 @@ from conformance.manifest import Implementation
 from conformance.models import MODELS, current_platform
 
 DEFAULT_SEED = "ioconform-1"
+WINE_STARTUP = 3.0  # the startup deadline of a program run under Wine, times the usual one
 
 
 @dataclass(frozen=True)
@@ -173,12 +174,18 @@ def _check_server(clause: Clause, server: ServerProcess,
             f"  actual:   {' '.join(server.argv)}: {e.strerror or e}",
             "  hint:     check that the command runs by hand from the manifest's folder "
             "(executable bit, #! line, built for this platform)"))
-    session = Session(server.impl, server, options.timing, options.seed)
+    timing = options.timing
+    if wine.runs_under_wine(server.impl.platforms):
+        # Wine boots its services (wineboot, services.exe, winedevice.exe) beside the first
+        # program of a prefix, and a Windows CPython then imports from a slow emulated
+        # disk: on a busy 2-core CI machine that took more than 10 s.
+        timing = replace(timing, startup=timing.startup * WINE_STARTUP)
+    session = Session(server.impl, server, timing, options.seed)
     try:
-        if not server.wait_listening(options.timing.startup):
+        if not server.wait_listening(timing.startup):
             if not server.alive() and taken_by_another(port):
                 return None  # another process bound our port first: not the server's fault
-            raise _not_listening(server, options.timing.startup)
+            raise _not_listening(server, timing.startup)
         return Verdict.PASS, clause.check(session) or ""
     except Failed as f:
         return Verdict.FAIL, render(clause, f, server)

@@ -289,3 +289,30 @@ def test_a_killed_server_leaves_no_descriptor_in_the_harness(wait_for: WaitFor) 
         server.kill()
         ports.release(server.port)
     wait_for(lambda: ours() <= before, 10, "the capture threads to close their descriptors")
+
+
+class _FakeProcess:
+    def __init__(self, name: str, argv: list[str]) -> None:
+        self._name, self._argv = name, argv
+
+    def name(self) -> str:
+        return self._name
+
+    def cmdline(self) -> list[str]:
+        return self._argv
+
+
+@pytest.mark.parametrize(("name", "argv", "system"), [
+    ("wineserver64", ["/usr/lib/wine/wineserver64", "-p0"], True),
+    ("services.exe", ["C:\\windows\\system32\\services.exe", ""], True),
+    ("winedevice.exe", ["C:\\Windows\\System32\\winedevice.exe"], True),
+    ("blocking.exe", ["build/win/blocking.exe", "20049"], False),
+    ("python.exe", ["Z:\\work\\cp312\\python.exe", "server.py"], False),
+    ("python.exe", ["C:\\users\\student\\python.exe", "server.py"], False),
+])
+def test_wine_services_are_not_the_servers(name: str, argv: list[str], system: bool) -> None:
+    # The first Windows program in a prefix starts Wine's services, which inherit its
+    # token: counted as the server's, their threads failed LEAK-2 on a blocking server.
+    from conformance.harness import wine
+
+    assert wine.is_system_process(_FakeProcess(name, argv)) is system  # type: ignore[arg-type]

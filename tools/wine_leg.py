@@ -156,10 +156,10 @@ def _install_suite(work: Path, python: Path) -> None:
 
 
 def _wine_env(work: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(WINEPREFIX=str(work / "prefix"), WINEDEBUG="-all",
-               WINEDLLOVERRIDES="mscoree,mshtml=", PYTHONUTF8="1",
-               PYTHONDONTWRITEBYTECODE="1", IOCONFORM_EXPECT_WINE="1")
+    from conformance.harness import wine
+
+    env = wine.environ({**os.environ, wine.PREFIX_ENV: str(work / "prefix")})
+    env.update(PYTHONUTF8="1", PYTHONDONTWRITEBYTECODE="1", IOCONFORM_EXPECT_WINE="1")
     env.pop("PYTHONPATH", None)
     env.pop("VIRTUAL_ENV", None)
     return env

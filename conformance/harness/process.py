@@ -281,6 +281,8 @@ class ServerProcess:
                 if p.pid not in procs and p.pid != wrapper \
                         and _has_token(p, TOKEN_ENV, self.token):
                     procs[p.pid] = p
+        if self.emulated:  # Wine's services inherit the token of the server that woke them
+            return [p for p in procs.values() if not wine.is_system_process(p)]
         return list(procs.values())
 
     def sockets(self) -> list[tuple[int, int, str]]:

@@ -38,6 +38,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import psutil
+
 from conformance.models import current_platform
 
 PREFIX_ENV = "IOCONFORM_WINEPREFIX"
@@ -108,11 +110,13 @@ def python() -> str | None:
     return os.environ.get(PYTHON_ENV) or None
 
 
-def prefix() -> Path:
-    """The Wine prefix the suite uses (its own, never the user's ~/.wine)."""
-    if chosen := os.environ.get(PREFIX_ENV):
+def prefix(env: Mapping[str, str] | None = None) -> Path:
+    """The Wine prefix the suite uses (its own, never the user's ~/.wine), as ``env`` (by
+    default this process's environment) chooses it."""
+    env = os.environ if env is None else env
+    if chosen := env.get(PREFIX_ENV):
         return Path(chosen)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "ioconform" / "wine"
 
 
@@ -120,10 +124,26 @@ def environ(base: Mapping[str, str]) -> dict[str, str]:
     """``base`` with Wine pointed at our prefix and its debug chatter off (it would go to
     the server's stderr, which the diagnoses quote)."""
     env = dict(base)
-    env["WINEPREFIX"] = str(prefix())
+    env["WINEPREFIX"] = str(prefix(base))
     env.setdefault("WINEDEBUG", "-all")
     env["WINEDLLOVERRIDES"] = "mscoree,mshtml="  # no prompt to install Mono or Gecko
     return env
+
+
+def is_system_process(p: psutil.Process) -> bool:
+    """Is ``p`` part of Wine rather than of a program: the wineserver, or a service from
+    the Windows folder (services.exe, winedevice.exe, explorer.exe...)?  The first Windows
+    program to run in a prefix starts those services, and they inherit its environment,
+    token included.  Counted as the server's, their threads come and go with Wine's
+    drivers (a fresh-clone CI run failed LEAK-2 on a single-threaded server, 35 threads
+    before the churn and 39 after), and suspending them with the server would stop Wine."""
+    try:
+        argv = p.cmdline()
+        name = p.name()
+    except psutil.Error:
+        return False
+    first = argv[0].lower().replace("/", "\\") if argv else ""
+    return name.startswith("wineserver") or first.startswith("c:\\windows\\")
 
 
 def wrap(argv: Sequence[str]) -> list[str]:
@@ -135,7 +155,9 @@ def ensure_server(clean_env: Mapping[str, str]) -> None:
     """Create the prefix if needed and make sure its wineserver runs, started by us with
     ``clean_env`` (no server's token), before any server starts it as its child."""
     env = environ(clean_env)
-    pfx = prefix()
+    pfx = Path(env["WINEPREFIX"])
+    if pfx in _served:
+        return
     pfx.parent.mkdir(parents=True, exist_ok=True)
     with _locked(pfx.parent / "wine.lock"):
         if not (pfx / "system.reg").exists():
@@ -144,6 +166,10 @@ def ensure_server(clean_env: Mapping[str, str]) -> None:
             _wine_tool(["wineboot", "-i"], env)
             _wine_tool(["wineserver", "-w"], env)
         _wine_tool(["wineserver", "-p"], env)  # persistent; a second one exits at once
+    _served.add(pfx)
+
+
+_served: set[Path] = set()  # prefixes whose wineserver this process made sure of
 
 
 def _wine_tool(argv: list[str], env: Mapping[str, str]) -> None:
@@ -153,9 +179,11 @@ def _wine_tool(argv: list[str], env: Mapping[str, str]) -> None:
 
 def shutdown(clean_env: Mapping[str, str]) -> None:
     """Stop the prefix's wineserver and every Wine process in it (end of a run)."""
-    if missing() is None and prefix().exists():
+    env = environ(clean_env)
+    _served.discard(Path(env["WINEPREFIX"]))
+    if missing() is None and Path(env["WINEPREFIX"]).exists():
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-            _wine_tool(["wineserver", "-k"], environ(clean_env))
+            _wine_tool(["wineserver", "-k"], env)
 
 
 @contextlib.contextmanager
