@@ -316,7 +316,7 @@ def bulk(a: argparse.Namespace) -> None:
                     chunk = sock.recv(1 << 20)
                     if not chunk:
                         reason = "the server closed the connection"
-                    elif chunk[0] != got % 251:
+                    elif chunk[0] != got % 251 or chunk[-1] != (got + len(chunk) - 1) % 251:
                         reason = "the echo differs from what was sent"
                     got += len(chunk)
             except BlockingIOError:

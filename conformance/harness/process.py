@@ -323,8 +323,10 @@ class ServerProcess:
                 return False
             # Polling the kernel's socket table: there is no event.  Where reading the
             # table is costly (under Wine it goes through the wineserver that the
-            # starting server needs too), poll less often: at most a third of the time.
-            time.sleep(max(0.01, 2 * (time.monotonic() - asked)))
+            # starting server needs too; a fork bomb's tree is walked process by process),
+            # poll less often: at most a third of the time, never past the deadline.
+            now = time.monotonic()
+            time.sleep(min(max(0.01, 2 * (now - asked)), 0.5, max(0.0, deadline - now)))
         return False
 
     def other_listening_ports(self) -> list[int]:
