@@ -44,17 +44,35 @@ def sockets_on(port: int) -> list[tuple[int, int, str]]:
     return out
 
 
+# GetTcpTable's answer when the buffer is too small; it then writes the size it needs.
+_ERROR_INSUFFICIENT_BUFFER = 122
+# Answers that mean an empty table: no IPv6 stack (ERROR_NOT_SUPPORTED), no rows
+# (ERROR_NO_DATA, ERROR_NOT_FOUND).
+_EMPTY = {50, 232, 1168}
+
+
 def _rows(function: str, row: type[ctypes.Structure]) -> list[ctypes.Structure]:
     if sys.platform != "win32":
         raise OSError("iphlpapi exists on Windows only")
     get = getattr(ctypes.windll.iphlpapi, function)
-    size = wintypes.DWORD(0)
-    for _ in range(4):  # the table can grow between the size query and the read
-        buf = ctypes.create_string_buffer(max(size.value, 4))
-        if get(buf, ctypes.byref(size), False) == 0:
+    need = 0
+    # The table grows between the size query and the read while other programs churn
+    # connections (beside a whole-contract run, thousands a second): a buffer of exactly
+    # the size asked for was too small four times running, and the server's sockets read
+    # as none.  Twice the size asked for, and an error rather than an empty table.
+    for _ in range(8):
+        buf = ctypes.create_string_buffer(max(2 * need, 4096))
+        size = wintypes.DWORD(len(buf))
+        err = get(buf, ctypes.byref(size), False)
+        if err == 0:
             count = ctypes.cast(buf, ctypes.POINTER(wintypes.DWORD))[0]
             offset = ctypes.sizeof(wintypes.DWORD)  # the rows follow dwNumEntries
             table = (row * count).from_buffer_copy(buf.raw[offset:offset
                                                            + count * ctypes.sizeof(row)])
             return list(table)
-    return []
+        if err in _EMPTY:
+            return []
+        if err != _ERROR_INSUFFICIENT_BUFFER:
+            raise ctypes.WinError(err)
+        need = size.value
+    raise OSError(f"{function}: the TCP table grew faster than it could be read")
