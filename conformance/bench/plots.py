@@ -123,9 +123,13 @@ def _bars(plt: Any, impls: list[dict[str, Any]], key: str, scale: float, label: 
            [(i["figures"][key]["max"] - i["figures"][key]["median"]) * scale for i in have]]
     colors = [_BASELINE_STYLE.get(i["name"], ("tab:orange" if i["name"].startswith("c-")
                                               else "tab:blue", ""))[0] for i in have]
-    ax.barh([i["name"] for i in have], med, xerr=err, color=colors, capsize=3)
-    for y, v in enumerate(med):
-        ax.annotate(f" {v:,.0f}", (v, y), va="center", fontsize=8)
+    ranged = any(e > 0 for side in err for e in side)  # one measurement: no whiskers
+    ax.barh([i["name"] for i in have], med, xerr=err if ranged else None, color=colors,
+            capsize=3)
+    for y, (v, up) in enumerate(zip(med, err[1], strict=True)):
+        # The value goes past the whisker's end, not over it.
+        ax.annotate(f"{v:,.0f}", (v + up, y), xytext=(4, 0), textcoords="offset points",
+                    va="center", fontsize=8)
     if log:
         ax.set_xscale("log")
     ax.set_xlabel(label)
