@@ -211,7 +211,10 @@ def test_report_medians_ranges_and_ratios() -> None:
     text = report.console(doc)
     assert "2.50×" in text and "it crashed" in text and "failed" in text
     assert "1,000 in 1.5 s" in text
-    assert "| implementation | model |" in report.console(doc, markdown=True)
+    md = report.console(doc, markdown=True)
+    assert "| implementation | model |" in md
+    assert md.startswith("```\nload generator:") and "bytes\n```\n" in md  # not a paragraph
+    assert "```" not in text
 
 
 def test_plots_are_written(tmp_path: Path) -> None:

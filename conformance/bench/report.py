@@ -178,4 +178,6 @@ def console(doc: Doc, *, markdown: bool = False) -> str:
                    "may be the generator's own limit")
     head = "\n".join(gen) + "\n" + (f"bench took {doc['duration_s']:.0f} s; server read "
                                    f"buffer {doc['settings']['server_bufsize']} bytes\n")
+    if markdown:  # the header's indented lines are console text: kept as they are
+        head = "```\n" + head + "```\n"
     return head + "\n" + "\n".join(parts)
