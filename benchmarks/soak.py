@@ -5,11 +5,16 @@ for every mutant on every run.
     python benchmarks/soak.py --runs 20 --out /tmp/soak          # stress-ng on every core
     python benchmarks/soak.py --runs 20 --mutant-runs 4 --out /tmp/soak   # mutants 4 times
     python benchmarks/soak.py --runs 3 --no-stress --out /tmp/s  # unloaded, for comparison
+    python benchmarks/soak.py --runs 20 --no-references --resume --out /tmp/m  # mutants only,
+                                                     # continuing the runs already in /tmp/m
 
 Each run is ``ioconform run -n auto``, then (in --mutant-runs of them, spread evenly)
 ``ioconform mutants -n auto``, each bounded by --run-timeout.  The load is stress-ng
 (Debian: apt-get install stress-ng), one CPU worker per core, started once for the whole
 soak and stopped at its end (its own --timeout bounds it even if this script is killed).
+With --resume a report already in --out is kept and its invocation skipped, so a soak
+longer than one sitting (20 mutant runs under load take about 4 hours here) is finished
+by running the same command again on the same code.
 
 The summary names every verdict that failed on a reference; every mutant whose verdict
 (killed, survived, false alarm) was not "killed" in some run; and every (mutant, clause)
@@ -43,6 +48,9 @@ def main() -> int:
     ap.add_argument("--run-timeout", type=float, default=1800.0,
                     help="seconds allowed for each ioconform invocation")
     ap.add_argument("--no-mutants", action="store_true", help="the references only")
+    ap.add_argument("--no-references", action="store_true", help="the mutants only")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the reports already in --out and run only the missing ones")
     ap.add_argument("--mutant-runs", type=int, default=None, metavar="M",
                     help="run the mutants in M of the runs, spread evenly (default: all)")
     ap.add_argument("--summary", action="store_true",
@@ -50,26 +58,30 @@ def main() -> int:
     args = ap.parse_args()
     m = 0 if args.no_mutants else min(args.runs, args.mutant_runs or args.runs)
     with_mutants = {round(1 + k * args.runs / m) for k in range(m)} if m else set()
+    if args.no_mutants and args.no_references:
+        ap.error("--no-mutants and --no-references leave nothing to run")
+    with_refs = not args.no_references
     if args.summary:
-        return _summary(args.out, args.runs, 0.0, with_mutants)
+        return _summary(args.out, args.runs, 0.0, with_mutants, with_refs)
     args.out.mkdir(parents=True, exist_ok=True)
     stress = None if args.no_stress else _stress(args.runs * 2 * args.run_timeout)
     started = time.monotonic()
     try:
         for i in range(1, args.runs + 1):
             t0 = time.monotonic()
-            _ioconform(["run", "-n", "auto", "-q", "--json", str(args.out / f"ref-{i}.json")],
-                       args.run_timeout)
-            if i in with_mutants:
-                _ioconform(["mutants", "-n", "auto", "-q", "--json",
-                            str(args.out / f"mut-{i}.json")], args.run_timeout)
-            print(f"soak: run {i}/{args.runs} done in {time.monotonic() - t0:.0f} s",
-                  flush=True)
+            todo = [("run", args.out / f"ref-{i}.json")] if with_refs else []
+            todo += [("mutants", args.out / f"mut-{i}.json")] if i in with_mutants else []
+            todo = [(cmd, path) for cmd, path in todo if not (args.resume and path.exists())]
+            for cmd, path in todo:
+                _ioconform([cmd, "-n", "auto", "-q", "--json", str(path)], args.run_timeout)
+            if todo:
+                print(f"soak: run {i}/{args.runs} done in {time.monotonic() - t0:.0f} s",
+                      flush=True)
     finally:
         if stress is not None:
             stress.terminate()
             stress.wait(30)
-    return _summary(args.out, args.runs, time.monotonic() - started, with_mutants)
+    return _summary(args.out, args.runs, time.monotonic() - started, with_mutants, with_refs)
 
 
 def _stress(bound: float) -> subprocess.Popen[bytes]:
@@ -103,15 +115,16 @@ def _kill_verdict(m: dict[str, Any]) -> str:
                                                         if m["false_alarms"] else "")
 
 
-def _summary(out: Path, runs: int, wall: float, with_mutants: set[int]) -> int:
+def _summary(out: Path, runs: int, wall: float, with_mutants: set[int],
+             with_refs: bool = True) -> int:
     bad_refs: list[str] = []
     seen: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     kills: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     declared: dict[str, tuple[set[str], set[str]]] = {}
     missing = []
     for i in range(1, runs + 1):
-        refs = _verdicts(_load(out / f"ref-{i}.json"))
-        if not refs:
+        refs = _verdicts(_load(out / f"ref-{i}.json")) if with_refs else {}
+        if with_refs and not refs:
             missing.append(f"ref-{i}")
         bad_refs += [f"run {i}: {impl} {clause} {v}" for (impl, clause), v in refs.items()
                      if v in BAD]
@@ -134,8 +147,11 @@ def _summary(out: Path, runs: int, wall: float, with_mutants: set[int]) -> int:
                 if clause in may or "START-1" in must else "other")
         kinds[kind].append(f"{impl} {clause}: "
                            + "; ".join(f"{v} in runs {r}" for v, r in sorted(by.items())))
-    print(f"soak: {runs} reference runs ({len(with_mutants)} with the mutants) in "
-          f"{wall / 60:.1f} min; {len(bad_refs)} failing reference verdict(s); "
+    runs_done = (f"{runs} reference runs ({len(with_mutants)} with the mutants)" if with_refs
+                 else f"{len(with_mutants)} mutant runs")
+    took = f" in {wall / 60:.1f} min" if wall else ""
+    print(f"soak: {runs_done}{took}; "
+          f"{len(bad_refs)} failing reference verdict(s); "
           f"{len(unkilled)} mutant(s) not killed cleanly in every run; mutant clause "
           f"verdicts that changed: {len(kinds['must_fail'])} must_fail, "
           f"{len(kinds['other'])} undeclared, {len(kinds['may_fail'])} may_fail (declared "
