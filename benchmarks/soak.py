@@ -122,8 +122,11 @@ def _summary(out: Path, runs: int, wall: float, with_mutants: set[int],
     kills: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     declared: dict[str, tuple[set[str], set[str]]] = {}
     missing = []
+    shape: dict[str, list[dict[str, Any]]] = {"reference": [], "mutant": []}
     for i in range(1, runs + 1):
-        refs = _verdicts(_load(out / f"ref-{i}.json")) if with_refs else {}
+        ref_doc = _load(out / f"ref-{i}.json") if with_refs else {}
+        shape["reference"] += [ref_doc] if ref_doc else []
+        refs = _verdicts(ref_doc)
         if with_refs and not refs:
             missing.append(f"ref-{i}")
         bad_refs += [f"run {i}: {impl} {clause} {v}" for (impl, clause), v in refs.items()
@@ -131,6 +134,7 @@ def _summary(out: Path, runs: int, wall: float, with_mutants: set[int],
         if i not in with_mutants:
             continue
         doc = _load(out / f"mut-{i}.json")
+        shape["mutant"] += [doc] if doc else []
         if not doc:
             missing.append(f"mut-{i}")
         for key, v in _verdicts(doc).items():
@@ -156,6 +160,9 @@ def _summary(out: Path, runs: int, wall: float, with_mutants: set[int],
           f"verdicts that changed: {len(kinds['must_fail'])} must_fail, "
           f"{len(kinds['other'])} undeclared, {len(kinds['may_fail'])} may_fail (declared "
           f"collateral); {len(missing)} report(s) missing")
+    for kind, docs in shape.items():
+        if docs:
+            print(f"  {kind} runs: {_ranges(docs)}")
     for line in bad_refs:
         print(f"  reference: {line}")
     for name, by in sorted(unkilled.items()):
@@ -166,6 +173,27 @@ def _summary(out: Path, runs: int, wall: float, with_mutants: set[int],
     for name in missing:
         print(f"  missing report: {name}")
     return 1 if bad_refs or unkilled or kinds["must_fail"] or kinds["other"] or missing else 0
+
+
+def _ranges(docs: list[dict[str, Any]]) -> str:
+    """What every run of one kind looked like, as ranges: a soak's figures at a glance."""
+    def span(values: list[float], unit: str = "") -> str:
+        lo, hi = min(values), max(values)
+        return f"{lo:.0f}{unit}" if lo == hi else f"{lo:.0f}–{hi:.0f}{unit}"
+
+    parts = [f"{len(docs)} report(s)"]
+    kills = [k for d in docs if "total" in (k := d.get("kill_matrix", {}))]
+    if kills:
+        parts.append("killed " + ", ".join(sorted({f"{k['killed']}/{k['total']}"
+                                                   for k in kills})))
+    for verdict in ("pass", "fail", "error"):
+        counts = [d.get("summary", {}).get(verdict, 0) for d in docs]
+        if any(counts):
+            parts.append(f"{span(counts)} {verdict} verdicts")
+    took = [d["ioconform"]["duration_s"] for d in docs if "duration_s" in d.get("ioconform", {})]
+    if took:
+        parts.append(span(took, " s") + " each")
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

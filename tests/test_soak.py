@@ -108,3 +108,13 @@ def test_nothing_to_run_is_a_usage_error(soak: Any, tmp_path: Path,
     with pytest.raises(SystemExit) as exc:
         soak.main()
     assert exc.value.code == 2
+
+
+def test_the_summary_gives_each_kind_of_run_as_ranges(soak: Any) -> None:
+    docs: list[dict[str, Any]] = [
+        {"kill_matrix": {"killed": 39, "total": 39}, "summary": {"pass": 9, "fail": f},
+         "ioconform": {"duration_s": s}} for f, s in ((226, 610.4), (223, 640.0))]
+    assert soak._ranges(docs) == ("2 report(s); killed 39/39; 9 pass verdicts; "
+                                  "223–226 fail verdicts; 610–640 s each")
+    docs[1]["kill_matrix"]["killed"] = 38
+    assert "killed 38/39, 39/39;" in soak._ranges(docs)
