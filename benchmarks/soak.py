@@ -13,7 +13,7 @@ Each run is ``ioconform run -n auto``, then (in --mutant-runs of them, spread ev
 (Debian: apt-get install stress-ng), one CPU worker per core, started once for the whole
 soak and stopped at its end (its own --timeout bounds it even if this script is killed).
 With --resume a report already in --out is kept and its invocation skipped, so a soak
-longer than one sitting (20 mutant runs under load take about 4 hours here) is finished
+longer than one sitting (20 mutant runs under load take about 3.5 hours here) is finished
 by running the same command again on the same code.
 
 The summary names every verdict that failed on a reference; every mutant whose verdict
