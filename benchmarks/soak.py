@@ -34,6 +34,8 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -64,19 +66,23 @@ def main() -> int:
     if args.summary:
         return _summary(args.out, args.runs, 0.0, with_mutants, with_refs)
     args.out.mkdir(parents=True, exist_ok=True)
-    stress = None if args.no_stress else _stress(args.runs * 2 * args.run_timeout)
+    plan = [(i, cmd, path) for i in range(1, args.runs + 1)
+            for cmd, path, wanted in (("run", args.out / f"ref-{i}.json", with_refs),
+                                      ("mutants", args.out / f"mut-{i}.json",
+                                       i in with_mutants))
+            if wanted and not (args.resume and path.exists())]
+    # stress-ng's own --timeout is the bound if this script is killed hard: size it from
+    # the invocations actually left, not from --runs, so a resumed soak cannot leave a
+    # load running for hours.
+    stress = None if args.no_stress or not plan else _stress(len(plan) * args.run_timeout)
     started = time.monotonic()
     try:
-        for i in range(1, args.runs + 1):
+        for i, step in groupby(plan, key=itemgetter(0)):
             t0 = time.monotonic()
-            todo = [("run", args.out / f"ref-{i}.json")] if with_refs else []
-            todo += [("mutants", args.out / f"mut-{i}.json")] if i in with_mutants else []
-            todo = [(cmd, path) for cmd, path in todo if not (args.resume and path.exists())]
-            for cmd, path in todo:
+            for _, cmd, path in step:
                 _ioconform([cmd, "-n", "auto", "-q", "--json", str(path)], args.run_timeout)
-            if todo:
-                print(f"soak: run {i}/{args.runs} done in {time.monotonic() - t0:.0f} s",
-                      flush=True)
+            print(f"soak: run {i}/{args.runs} done in {time.monotonic() - t0:.0f} s",
+                  flush=True)
     finally:
         if stress is not None:
             stress.terminate()

@@ -101,6 +101,33 @@ def test_resume_runs_only_the_reports_not_yet_written(
     assert "soak: 3 mutant runs" in capsys.readouterr().out
 
 
+def test_the_load_is_bounded_by_the_invocations_left_to_run(
+        soak: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _mutants(tmp_path / "mut-1.json", BASE)
+    bounds: list[float] = []
+
+    class Load:
+        def terminate(self) -> None:
+            bounds.append(-1)
+
+        def wait(self, timeout: float) -> None:
+            pass
+
+    def stress(bound: float) -> Load:
+        bounds.append(bound)
+        return Load()
+
+    monkeypatch.setattr(soak, "_stress", stress)
+    monkeypatch.setattr(soak, "_ioconform", lambda argv, timeout: _mutants(Path(argv[-1]), BASE))
+    argv = ["soak.py", "--runs", "3", "--no-references", "--resume", "--run-timeout", "100",
+            "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert soak.main() == 0
+    assert bounds == [200, -1]  # two reports left of three, then stopped
+    assert soak.main() == 0
+    assert bounds == [200, -1]  # nothing left: no load started at all
+
+
 def test_nothing_to_run_is_a_usage_error(soak: Any, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "argv", ["soak.py", "--no-mutants", "--no-references",
