@@ -180,3 +180,13 @@ def test_check_of_a_broken_server_explains_the_failure(ioconform_cli, tmp_path: 
     (impl,) = json.loads(js.read_text(encoding="utf-8"))["implementations"]
     assert impl["status"] == "fail"
     assert [(c["clause"], c["verdict"]) for c in impl["clauses"]] == [("ET-1", "fail")]
+
+
+def test_capacity_stops_opening_clients_once_a_batch_meets_silence(ioconform_cli) -> None:
+    server = Path(__file__).parent / "servers" / "never_accepts.py"
+    proc = ioconform_cli("check", "--model", "select", "--service", "echo", "--clause",
+                         "CAPACITY-1", "--timeout-scale", "0.5", "--", sys.executable,
+                         str(server), "{port}")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "50 of 50 clients were neither served nor refused" in proc.stdout
+    assert "stopped after 50 of 1100 clients: the last 50 got no answer at all" in proc.stdout

@@ -84,21 +84,36 @@ def capacity_select(s: Session) -> None:
     limit = FD_SETSIZE.get(current_platform(), 1024)
     _fd_headroom(limit + 200)
     clients: list[Client] = []
-    for _ in range((limit + 100) // 50):
+
+    def served(c: Client) -> bool:
+        return bool(c.received) or c.conn in s.printed_from
+
+    def refused(c: Client) -> bool:
+        return isinstance(s.transcript.ending(c.conn), (Eof, Reset))
+
+    batches = (limit + 100) // 50
+    for _ in range(batches):
         batch = s.connect(50)
         s.roundtrip([(c, s.payload(c.conn, 16, "cap")) for c in batch])
         clients += batch
         verify.alive(s)
-    served = [c for c in clients if c.received or c.conn in s.printed_from]
-    hung = [c for c in clients if c not in served and
-            not isinstance(s.transcript.ending(c.conn), (Eof, Reset))]
+        if not any(served(c) or refused(c) for c in batch):
+            # A whole batch met silence for a full stall deadline: the server has
+            # stopped answering, and more clients cannot change the verdict (a server
+            # that never serves would otherwise wait out every batch's deadline).
+            break
+    hung = [c for c in clients if not served(c) and not refused(c)]
     if hung:
+        details = [f"{sum(map(served, clients))} clients were served"]
+        if len(clients) < batches * 50:
+            details.append(f"stopped after {len(clients)} of {batches * 50} clients: the "
+                           "last 50 got no answer at all")
         raise Failed(
             f"{len(hung)} of {len(clients)} clients were neither served nor refused",
             expected="every client served, or its connection closed by the server",
             actual=f"connection #{hung[0].conn}: {verify.ending(s.transcript, hung[0].conn)}",
-            details=(f"{len(served)} clients were served",))
-    keep = served[:10]
+            details=tuple(details))
+    keep = [c for c in clients if served(c)][:10]
     work = [(c, s.payload(c.conn, 32, "again")) for c in keep]
     s.roundtrip(work)
     whole = [(c, s.transcript.sent(c.conn)) for c in keep] if s.echo else work
