@@ -194,7 +194,7 @@ int conn_receive(struct conn *c, const struct options *opt)
     emit(opt->buf, (size_t)n);
     if (c->echo && queue_output(c, opt->buf, (size_t)n) != 0)
         return -1;
-    return 1;
+    return (int)n;
 }
 
 int conn_flush(struct conn *c)

@@ -63,7 +63,8 @@ int conn_wants_write(const struct conn *c);
 /* EOF seen and everything echoed: time to close (a half-closed client gets its echo). */
 int conn_finished(const struct conn *c);
 
-/* One recv(): 1 when it read bytes or EOF, 0 on EAGAIN, -1 on error (reset: close it). */
+/* One recv(): the bytes read (1 at EOF, which sets c->eof), 0 on EAGAIN, -1 on error
+ * (reset: close it). */
 int conn_receive(struct conn *c, const struct options *opt);
 /* One send() of queued output: 1 when it sent bytes, 0 on EAGAIN, -1 on error. */
 int conn_flush(struct conn *c);

@@ -49,7 +49,7 @@ static int step(struct conn *c, const struct options *opt)
     if (conn_wants_read(c)) {
         if ((r = conn_receive(c, opt)) < 0)
             return -1;
-        moved |= r;
+        moved |= r > 0;
     }
     if (conn_wants_write(c)) {
         if ((r = conn_flush(c)) < 0)
