@@ -182,6 +182,48 @@ def test_check_of_a_broken_server_explains_the_failure(ioconform_cli, tmp_path: 
     assert [(c["clause"], c["verdict"]) for c in impl["clauses"]] == [("ET-1", "fail")]
 
 
+# A real-time process on CPU 0 that leaves it free 10 ms in every 100: whatever shares CPU
+# 0 with it gets at most a tenth of a core, however the kernel groups tasks for fairness.
+_HOG = """
+import os, sys, time
+os.sched_setaffinity(0, {0})
+try:
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+except PermissionError:
+    sys.exit("no permission")
+print("ready", flush=True)
+end = time.monotonic() + 120
+while time.monotonic() < end:
+    busy = time.monotonic() + 0.09
+    while time.monotonic() < busy:
+        pass
+    time.sleep(0.01)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU affinity and /proc")
+def test_a_spinning_server_fails_idle_cpu_on_a_loaded_machine(ioconform_cli) -> None:
+    # The server is pinned to CPU 0 beside the hog, so it gets a tenth of a core: under
+    # IDLE-1's 25 % for the nonblocking model if only the CPU it got were counted (the
+    # kill matrix lost mut-busy-idle that way once, in CI, on a loaded machine).
+    hog = subprocess.Popen([sys.executable, "-c", _HOG], stdout=subprocess.PIPE, text=True)
+    try:
+        assert hog.stdout is not None
+        if hog.stdout.readline() != "ready\n":
+            pytest.skip("needs permission to run a real-time process (CAP_SYS_NICE)")
+        proc = ioconform_cli("check", "--model", "nonblocking", "--service", "echo",
+                             "--clause", "IDLE-1", "--", sys.executable,
+                             str(Path(__file__).parent / "servers" / "pinned.py"),
+                             sys.executable, "-m", "implementations.mutants.busy_idle",
+                             "{port}")
+    finally:
+        hog.kill()
+        hog.wait(10)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "IDLE-1 (MUST)" in proc.stdout
+    assert "more wanted while the machine was busy" in proc.stdout
+
+
 def test_capacity_stops_opening_clients_once_a_batch_meets_silence(ioconform_cli) -> None:
     server = Path(__file__).parent / "servers" / "never_accepts.py"
     proc = ioconform_cli("check", "--model", "select", "--service", "echo", "--clause",

@@ -9,7 +9,7 @@ import time
 from conformance.clause import Applies, Failed, Level, Skipped, clause
 from conformance.clauses import verify
 from conformance.events import Eof, Reset
-from conformance.harness import sanitize
+from conformance.harness import observe, sanitize
 from conformance.harness.driver import Client
 from conformance.harness.session import Session
 from conformance.models import current_platform
@@ -23,7 +23,8 @@ IDLE_WINDOW = 1.0  # seconds of CPU sampling
 @clause("IDLE-1", Level.MUST, """
     After a client has come and gone, with ten idle connections open, the server uses
     almost no CPU: at most 5 % of one core (25 % for the nonblocking polling model, which
-    must sleep between passes).""",
+    must sleep between passes).  On Linux, time the server spent preempted and waiting for
+    a CPU counts as used, so a loaded machine does not hide a spinning loop.""",
     hint="""block in the kernel (accept/recv/select/poll/epoll_wait) while nothing happens;
     a polling loop must sleep when a pass found nothing to do; remove a closed socket from
     your poll set or fd_set (a closed fd there is reported at once, forever)""")
@@ -37,13 +38,21 @@ def idle_cpu(s: Session) -> None:
     leaver.close("fin")
     work = [(clients[0], s.payload(clients[0].conn, 16))]
     s.roundtrip(work)  # served after the leaver left, even by a sequential server
-    before, t0 = s.cpu(), time.monotonic()
+    before, tasks, t0 = s.cpu(), s.scheduler_tasks(), time.monotonic()
     time.sleep(IDLE_WINDOW)  # the measurement window itself, not a synchronisation
-    share = (s.cpu() - before) / (time.monotonic() - t0)
+    took = time.monotonic() - t0
+    used = (s.cpu() - before) / took
+    # On a loaded machine a spinning server gets a share of a core, not the core it would
+    # take: count the time it was preempted and kept waiting too (Linux), so the verdict
+    # is the same on a busy grading machine as on an idle one.
+    kept_waiting = observe.preempted_wait(tasks, s.scheduler_tasks()) / took
     verify.alive(s)
-    verify.at_most(round(share * 100, 1), s.model.idle_cpu * 100, unit="% of one core",
-                   what="CPU use while idle",
-                   details=(f"measured over {IDLE_WINDOW:g} s with 10 idle connections",))
+    details = [f"measured over {IDLE_WINDOW:g} s with 10 idle connections"]
+    if kept_waiting >= 0.005:
+        details.append(f"{used:.1%} of a core used, and {kept_waiting:.1%} more wanted while "
+                       "the machine was busy (preempted, waiting for a CPU)")
+    verify.at_most(round((used + kept_waiting) * 100, 1), s.model.idle_cpu * 100,
+                   unit="% of one core", what="CPU use while idle", details=tuple(details))
 
 
 def _open_confirmed(s: Session, n: int, batch: int) -> list[Client]:

@@ -8,6 +8,7 @@ it is being measured simply stops counting.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterable
 
@@ -48,6 +49,51 @@ def cpu_seconds(procs: Iterable[psutil.Process]) -> float:
             total += t.user + t.system
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             pass
+    return total
+
+
+# (pid, tid) -> seconds on a CPU, seconds runnable but waiting for one, voluntary and
+# involuntary context switches.
+Tasks = dict[tuple[int, int], tuple[float, float, int, int]]
+
+
+def scheduler_tasks(procs: Iterable[psutil.Process]) -> Tasks:
+    """Per-thread scheduler counters from /proc (Linux); empty elsewhere."""
+    out: Tasks = {}
+    if not sys.platform.startswith("linux"):
+        return out
+    for p in _each(procs):
+        with contextlib.suppress(OSError, ValueError):
+            for tid in os.listdir(f"/proc/{p.pid}/task"):
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    base = f"/proc/{p.pid}/task/{tid}"
+                    with open(f"{base}/schedstat", encoding="ascii") as f:
+                        run, wait = (int(x) / 1e9 for x in f.read().split()[:2])
+                    with open(f"{base}/status", encoding="utf-8") as f:
+                        fields = dict(line.split(":", 1) for line in f if ":" in line)
+                    out[p.pid, int(tid)] = (run, wait, int(fields["voluntary_ctxt_switches"]),
+                                            int(fields["nonvoluntary_ctxt_switches"]))
+    return out
+
+
+def preempted_wait(before: Tasks, after: Tasks) -> float:
+    """Seconds the tree's threads spent waiting for a CPU after being preempted, between two
+    samples: the CPU a thread wanted and a busy machine did not give it.
+
+    A thread waits in the run queue for one of two reasons: it was preempted while running
+    (an involuntary switch), or it woke from a sleep (after a voluntary one).  Only the
+    first is CPU the thread would have used on an idle machine, so each thread's wait is
+    split in the ratio of its two kinds of switches.  A spinning loop never sleeps: all its
+    wait counts, and with it the loop shows its whole core however loaded the machine.  A
+    loop that sleeps between passes waits mostly after waking: next to nothing counts.
+    """
+    total = 0.0
+    for key in before.keys() & after.keys():
+        _, wait0, vol0, invol0 = before[key]
+        _, wait1, vol1, invol1 = after[key]
+        switches = (vol1 - vol0) + (invol1 - invol0)
+        if switches > 0 and wait1 > wait0:
+            total += (wait1 - wait0) * (invol1 - invol0) / switches
     return total
 
 

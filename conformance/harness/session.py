@@ -179,6 +179,9 @@ class Session:
     def cpu(self) -> float:
         return observe.cpu_seconds(self.server.tree())
 
+    def scheduler_tasks(self) -> observe.Tasks:
+        return observe.scheduler_tasks(self.server.tree())
+
     def rss(self) -> int:
         return observe.rss_bytes(self.server.tree())
 
