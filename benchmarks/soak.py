@@ -7,11 +7,13 @@ for every mutant on every run.
     python benchmarks/soak.py --runs 3 --no-stress --out /tmp/s  # unloaded, for comparison
     python benchmarks/soak.py --runs 20 --no-references --resume --out /tmp/m  # mutants only,
                                                      # continuing the runs already in /tmp/m
+    python benchmarks/soak.py --runs 20 --load 6 --out /tmp/s   # 6 CPU hogs: a harder load
 
 Each run is ``ioconform run -n auto``, then (in --mutant-runs of them, spread evenly)
 ``ioconform mutants -n auto``, each bounded by --run-timeout.  The load is stress-ng
-(Debian: apt-get install stress-ng), one CPU worker per core, started once for the whole
-soak and stopped at its end (its own --timeout bounds it even if this script is killed).
+(Debian: apt-get install stress-ng), one CPU worker per core unless --load says how many,
+started once for the whole soak and stopped at its end (its own --timeout, sized from the
+runs left, bounds it even if this script is killed).
 With --resume a report already in --out is kept and its invocation skipped, so a soak
 longer than one sitting (20 mutant runs under load take about 3.5 hours here) is finished
 by running the same command again on the same code.
@@ -47,6 +49,9 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--out", type=Path, required=True, help="folder for the JSON reports")
     ap.add_argument("--no-stress", action="store_true", help="leave the machine unloaded")
+    ap.add_argument("--load", type=int, default=os.cpu_count() or 1, metavar="N",
+                    help="stress-ng CPU workers (default: one per core; CI runs its tox "
+                         "envs side by side, which loads a machine harder)")
     ap.add_argument("--run-timeout", type=float, default=1800.0,
                     help="seconds allowed for each ioconform invocation")
     ap.add_argument("--no-mutants", action="store_true", help="the references only")
@@ -74,7 +79,8 @@ def main() -> int:
     # stress-ng's own --timeout is the bound if this script is killed hard: size it from
     # the invocations actually left, not from --runs, so a resumed soak cannot leave a
     # load running for hours.
-    stress = None if args.no_stress or not plan else _stress(len(plan) * args.run_timeout)
+    stress = (None if args.no_stress or not plan
+              else _stress(len(plan) * args.run_timeout, args.load))
     started = time.monotonic()
     try:
         for i, step in groupby(plan, key=itemgetter(0)):
@@ -90,11 +96,11 @@ def main() -> int:
     return _summary(args.out, args.runs, time.monotonic() - started, with_mutants, with_refs)
 
 
-def _stress(bound: float) -> subprocess.Popen[bytes]:
+def _stress(bound: float, workers: int) -> subprocess.Popen[bytes]:
     if not shutil.which("stress-ng"):
         sys.exit("soak: stress-ng is not installed (Debian: apt-get install stress-ng); "
                  "use --no-stress for an unloaded soak")
-    return subprocess.Popen(["stress-ng", "--cpu", str(os.cpu_count() or 1), "--timeout",
+    return subprocess.Popen(["stress-ng", "--cpu", str(workers), "--timeout",
                              f"{int(bound)}s", "--quiet"], stdin=subprocess.DEVNULL)
 
 

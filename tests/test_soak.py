@@ -113,14 +113,15 @@ def test_the_load_is_bounded_by_the_invocations_left_to_run(
         def wait(self, timeout: float) -> None:
             pass
 
-    def stress(bound: float) -> Load:
+    def stress(bound: float, workers: int) -> Load:
         bounds.append(bound)
+        assert workers == 6
         return Load()
 
     monkeypatch.setattr(soak, "_stress", stress)
     monkeypatch.setattr(soak, "_ioconform", lambda argv, timeout: _mutants(Path(argv[-1]), BASE))
     argv = ["soak.py", "--runs", "3", "--no-references", "--resume", "--run-timeout", "100",
-            "--out", str(tmp_path)]
+            "--load", "6", "--out", str(tmp_path)]
     monkeypatch.setattr(sys, "argv", argv)
     assert soak.main() == 0
     assert bounds == [200, -1]  # two reports left of three, then stopped
