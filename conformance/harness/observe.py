@@ -52,9 +52,9 @@ def cpu_seconds(procs: Iterable[psutil.Process]) -> float:
     return total
 
 
-# (pid, tid) -> seconds on a CPU, seconds runnable but waiting for one, voluntary and
-# involuntary context switches.
-Tasks = dict[tuple[int, int], tuple[float, float, int, int]]
+# (pid, tid) -> seconds runnable but waiting for a CPU, voluntary and involuntary context
+# switches.
+Tasks = dict[tuple[int, int], tuple[float, int, int]]
 
 
 def scheduler_tasks(procs: Iterable[psutil.Process]) -> Tasks:
@@ -68,10 +68,10 @@ def scheduler_tasks(procs: Iterable[psutil.Process]) -> Tasks:
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     base = f"/proc/{p.pid}/task/{tid}"
                     with open(f"{base}/schedstat", encoding="ascii") as f:
-                        run, wait = (int(x) / 1e9 for x in f.read().split()[:2])
+                        wait = int(f.read().split()[1]) / 1e9  # the first field is time on a CPU
                     with open(f"{base}/status", encoding="utf-8") as f:
                         fields = dict(line.split(":", 1) for line in f if ":" in line)
-                    out[p.pid, int(tid)] = (run, wait, int(fields["voluntary_ctxt_switches"]),
+                    out[p.pid, int(tid)] = (wait, int(fields["voluntary_ctxt_switches"]),
                                             int(fields["nonvoluntary_ctxt_switches"]))
     return out
 
@@ -89,8 +89,8 @@ def preempted_wait(before: Tasks, after: Tasks) -> float:
     """
     total = 0.0
     for key in before.keys() & after.keys():
-        _, wait0, vol0, invol0 = before[key]
-        _, wait1, vol1, invol1 = after[key]
+        wait0, vol0, invol0 = before[key]
+        wait1, vol1, invol1 = after[key]
         switches = (vol1 - vol0) + (invol1 - invol0)
         if switches > 0 and wait1 > wait0:
             total += (wait1 - wait0) * (invol1 - invol0) / switches
