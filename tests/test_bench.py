@@ -50,6 +50,14 @@ def _exercise(gen: Generator) -> None:
             doc = run.result(30)
         assert doc["errors"] == 0 and doc["bytes_per_s"] > 0, doc
         assert doc["echoed"] <= doc["sent"], doc
+        # Writes shorter than the check pattern's period (251) keep flowing; by default a
+        # write is 64 KiB.
+        with gen.start("bulk", server.port, size=100, warmup=0.05, duration=0.2) as run:
+            doc = run.result(30)
+        assert doc["errors"] == 0 and doc["echoed"] > 10 * 251, doc
+        with gen.start("bulk", server.port, warmup=0.05, duration=0.2) as run:
+            doc = run.result(30)
+        assert doc["size"] == 65536 and doc["errors"] == 0, doc
         # Several batches, the last one short: every connection is counted once.
         with gen.start("hold", server.port, conns=25, duration=10, timeout=2, keep=30,
                        batch=10) as run:
@@ -181,7 +189,9 @@ def _row(name: str, rates: list[float], role: str = "reference") -> session.Row:
     row = session.Row(from_command("epoll-et", "echo", ["srv", "{port}"], name=name), role)
     for rate in rates:
         row.add({"rate@1": rate, "rate@100": 2 * rate, "starved@100": 0.0,
-                 "bulk_mb_s": rate / 100, "p50_us@1": 20.0, "p99_us@1": 50.0})
+                 "bulk_mb_s": rate / 100, "p50_us@1": 20.0, "p99_us@1": 50.0,
+                 "cpu_us@1": 0.95, "bulk_server_busy": 1.0, "bulk_kernel_share": 0.6,
+                 "bulk_gen_busy": 0.95 if role == "ceiling" else 0.2})
     row.add({"held": 1000.0, "bytes_per_conn": rate})
     row.capacity = {"held": 1000, "target": 1000, "stopped": "target reached",
                     "memory": "uss", "bytes_per_conn": rate, "seconds": 1.5, "batch": 128}
@@ -211,6 +221,12 @@ def test_report_medians_ranges_and_ratios() -> None:
     text = report.console(doc)
     assert "2.50×" in text and "it crashed" in text and "failed" in text
     assert "1,000 in 1.5 s" in text
+    assert "100% (60% kernel)" in text  # the server's CPU at bulk, and the kernel's part
+    # A figure the generator may have capped is starred; busy generator, busy figure only.
+    assert report._cell(impls["c-epoll-et"], "bulk_mb_s").endswith(" *")
+    assert not report._cell(impls["py-epoll-et"], "bulk_mb_s").endswith("*")
+    assert not report._cell(impls["c-epoll-et"], "cpu_us@1").endswith("*")
+    assert "may be the generator's own limit" in text
     md = report.console(doc, markdown=True)
     assert "| implementation | model |" in md
     assert md.startswith("```\nload generator:") and "bytes\n```\n" in md  # not a paragraph
@@ -268,8 +284,11 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     poll = impls["py-poll"]
     assert poll["status"] == "ok" and poll["role"] == "reference"
     for key in ("rate@1", "rate@10", "p50_us@10", "p99_us@10", "cpu_us@10", "bulk_mb_s",
-                "held", "bytes_per_conn"):
+                "bulk_server_busy", "bulk_kernel_share", "bulk_gen_busy", "held",
+                "bytes_per_conn"):
         assert set(poll["figures"][key]) == {"median", "min", "max", "n"}, key
+    assert poll["figures"]["bulk_server_busy"]["median"] > 0
+    assert 0 <= poll["figures"]["bulk_kernel_share"]["median"] <= 1
     assert poll["figures"]["held"]["median"] == 150
     assert poll["capacity"]["stopped"] == "target reached"
     assert poll["ratios"]["rate@1"] > 0  # against asyncio-streams, measured in the same run

@@ -381,14 +381,15 @@ static int pingpong(struct opts *o)
 static int bulk(struct opts *o)
 {
     int ep = epoll_create1(EPOLL_CLOEXEC), fd = start_connect(o), announced = 0;
-    char *out = malloc((size_t)o->size), *in = malloc(1 << 20);
+    /* The pattern runs SIZE + 251 bytes so that a write of SIZE can start at any phase. */
+    char *out = malloc((size_t)o->size + 251), *in = malloc(1 << 20);
     uint64_t sent = 0, got = 0, counted = 0, t0, w0, w1, now;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT}, events[4];
     double cpu0 = 0, cpu1;
     const char *error = "";
     if (ep < 0 || fd < 0 || !out || !in)
         die("connect");
-    for (int i = 0; i < o->size; i++)
+    for (int i = 0; i < o->size + 251; i++)
         out[i] = (char)(i % 251);
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     /* The window opens after the warm-up once the echo flows (at the latest TIMEOUT
@@ -412,7 +413,7 @@ static int bulk(struct opts *o)
             if (events[k].events & EPOLLOUT) {
                 /* Each write starts where the pattern's period (251) says it should. */
                 size_t off = (size_t)(sent % 251);
-                ssize_t w = send(fd, out + off, (size_t)o->size - off, MSG_NOSIGNAL);
+                ssize_t w = send(fd, out + off, (size_t)o->size, MSG_NOSIGNAL);
                 if (w < 0 && errno != EAGAIN)
                     error = "send failed";
                 if (w > 0)

@@ -10,7 +10,11 @@ Figures are flat ``{metric: value}`` maps whose keys the report and the plots sh
   each confirmed by one echo before the warm-up and the window; ``unconfirmed@N`` counts
   those that were not (never connected, or no echo: a blocking server answers one client
   at a time), ``starved@N`` the confirmed ones that then got no reply in the whole window.
-- ``bulk_mb_s`` echoed megabytes (10^6) per second on one connection, 64 KiB writes.
+- ``bulk_mb_s`` echoed megabytes (10^6) per second on one connection, 64 KiB writes;
+  ``bulk_server_busy`` the share of one core the server used meanwhile, and
+  ``bulk_kernel_share`` the part of it spent in the kernel (near 1 with the server near
+  1: the kernel's TCP, not the server's code, set the rate); ``bulk_gen_busy`` the
+  generator's share of a core.
 - ``held`` idle connections held, opened in batches and each confirmed by an echo;
   ``bytes_per_conn`` the server's memory growth per held connection (USS, or RSS where USS
   cannot be read), given when at least 100 were held.  The capacity record also gives
@@ -109,13 +113,19 @@ def _alive(server: ServerProcess, during: str) -> None:
                       f"{_stderr(server)}")
 
 
-def cpu_seconds(server: ServerProcess) -> float:
-    total = 0.0
+def cpu_split(server: ServerProcess) -> tuple[float, float]:
+    """(user, system) CPU seconds of the server's process tree."""
+    user = system = 0.0
     for p in server.tree():
         with contextlib.suppress(psutil.Error):
             t = p.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
-    return total
+            user += t.user + t.children_user
+            system += t.system + t.children_system
+    return user, system
+
+
+def cpu_seconds(server: ServerProcess) -> float:
+    return sum(cpu_split(server))
 
 
 def memory(server: ServerProcess) -> tuple[int, str]:
@@ -156,13 +166,28 @@ def pingpong(server: ServerProcess, gen: Generator, conns: int, profile: Profile
 
 
 def bulk(server: ServerProcess, gen: Generator, profile: Profile) -> Metrics:
+    marks: list[tuple[float, tuple[float, float]]] = []
+
+    def mark() -> None:
+        marks.append((time.monotonic(), cpu_split(server)))
+
     with gen.start("bulk", server.port, size=profile.bulk_size, warmup=profile.warmup,
                    duration=profile.duration, timeout=profile.confirm_timeout) as run:
-        doc = run.result(profile.run_timeout())
+        doc = run.result(profile.run_timeout(), at_window=mark)
+        mark()
     _alive(server, "the bulk echo")
     if doc.get("errors"):
         raise Failure(f"bulk echo: {doc.get('reason') or 'failed'}")
-    return {"bulk_mb_s": float(doc["bytes_per_s"]) / 1e6}
+    out = {"bulk_mb_s": float(doc["bytes_per_s"]) / 1e6,
+           "bulk_gen_busy": float(doc["cpu_s"]) / float(doc["seconds"])}
+    if len(marks) == 2:
+        (t0, (user0, sys0)), (t1, (user1, sys1)) = marks
+        used = (user1 - user0) + (sys1 - sys0)
+        if t1 > t0:
+            out["bulk_server_busy"] = used / (t1 - t0)
+        if used > 0:
+            out["bulk_kernel_share"] = (sys1 - sys0) / used
+    return out
 
 
 def throughput(impl: Implementation, gen: Generator, profile: Profile) -> Metrics:

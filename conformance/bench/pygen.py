@@ -352,7 +352,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--conns", type=int, default=1)
-    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--size", type=int, help="bytes per request (64) or per bulk write (65536)")
     p.add_argument("--warmup", type=float, default=0.5)
     p.add_argument("--duration", type=float, default=2.0)
     p.add_argument("--timeout", type=float, default=2.0)
@@ -367,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     if not a.host.startswith("127."):
         _say({"error": "--host must be an IPv4 loopback address (127.0.0.0/8)"})
         return 2
+    if a.size is None:
+        a.size = 65536 if a.mode == "bulk" else 64
     _raise_nofile()
     {"pingpong": pingpong, "bulk": bulk, "hold": hold}[a.mode](a)
     return 0

@@ -22,6 +22,13 @@ Doc = dict[str, Any]
 GENERATOR_BOUND = 0.9  # generator this busy: it, not the server, may have set the rate
 
 
+def _generator_busy(key: str) -> str:
+    """The figure that says how busy the generator was while ``key`` was measured."""
+    if key == "bulk_mb_s":
+        return "bulk_gen_busy"
+    return key.replace("rate@", "gen_busy@") if key.startswith("rate@") else ""
+
+
 def stat(values: Sequence[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values),
             "n": len(values)}
@@ -74,10 +81,17 @@ def _cell(impl: Doc, key: str, fmt: Callable[[float], str] = _si) -> str:
         text += f" [{fmt(f['min'])}–{fmt(f['max'])}]"
     if (r := impl["ratios"].get(key)) is not None and impl["name"] != BASELINE:
         text += f" {r:.2f}×"
-    busy = impl["figures"].get(key.replace("rate@", "gen_busy@")) if "rate@" in key else None
+    busy = impl["figures"].get(_generator_busy(key))
     if busy and busy["median"] >= GENERATOR_BOUND:
         text += " *"
     return text
+
+
+def _bulk_cpu(impl: Doc) -> str:
+    busy, kernel = (impl["figures"].get(f"bulk_{k}") for k in ("server_busy", "kernel_share"))
+    if busy is None:
+        return "–"
+    return f"{busy['median']:.0%}" + (f" ({kernel['median']:.0%} kernel)" if kernel else "")
 
 
 def _latency(impl: Doc, conns: int) -> str:
@@ -120,9 +134,10 @@ def tables(doc: Doc) -> list[tuple[str, list[str], list[list[str]]]]:
         (f"Server CPU per request (µs; ×{BASELINE})", lead + [f"{n} conn" for n in conns],
          [[i["name"], i["model"]] + [_cell(i, f"cpu_us@{n}", lambda x: f"{x:.3g}")
                                      for n in conns] for i in ok]),
-        (f"Bulk echo and capacity (×{BASELINE})", [*lead, "bulk MB/s", "idle conns held",
-                                                     "memory / idle conn"],
-         [[i["name"], i["model"], _cell(i, "bulk_mb_s"), *_capacity(i)] for i in ok]),
+        (f"Bulk echo and capacity (×{BASELINE})", [*lead, "bulk MB/s", "server CPU at bulk",
+                                                     "idle conns held", "memory / idle conn"],
+         [[i["name"], i["model"], _cell(i, "bulk_mb_s"), _bulk_cpu(i), *_capacity(i)]
+          for i in ok]),
     ]
     unserved = [[i["name"], ", ".join(_unserved(i, n) for n in conns)] for i in ok
                 if any(i["figures"].get(f"{k}@{n}", {}).get("median")
@@ -173,7 +188,7 @@ def console(doc: Doc, *, markdown: bool = False) -> str:
     parts = [render(t, h, r, markdown=markdown) for t, h, r in tables(doc)]
     gen = generator_lines(doc)
     if any(f["median"] >= GENERATOR_BOUND for i in doc["implementations"]
-           for k, f in i["figures"].items() if k.startswith("gen_busy@")):
+           for k, f in i["figures"].items() if k.startswith(("gen_busy@", "bulk_gen_busy"))):
         gen.append(f"* the load generator was {GENERATOR_BOUND:.0%} busy or more: that rate "
                    "may be the generator's own limit")
     head = "\n".join(gen) + "\n" + (f"bench took {doc['duration_s']:.0f} s; server read "
