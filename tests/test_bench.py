@@ -243,6 +243,7 @@ def test_plots_are_written(tmp_path: Path) -> None:
     for p in written:
         head = p.read_bytes()[:8]
         assert head.startswith(b"\x89PNG") if p.suffix == ".png" else b"<" in head
+    assert "(60% kernel)" in (tmp_path / "bulk_throughput.svg").read_text()
 
 
 def test_missing_matplotlib_is_a_clear_message(tmp_path: Path,

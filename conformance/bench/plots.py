@@ -8,6 +8,7 @@ the min–max of the repetitions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,8 @@ def _rate_line(ax: Any, impl: dict[str, Any], conns: list[int], color: Any,
 
 
 def _bars(plt: Any, impls: list[dict[str, Any]], key: str, scale: float, label: str,
-          title: str, doc: dict[str, Any], *, log: bool = False) -> Any:
+          title: str, doc: dict[str, Any], *, log: bool = False,
+          note: Callable[[dict[str, Any]], str] = lambda impl: "") -> Any:
     have = sorted((i for i in impls if key in i["figures"]),
                   key=lambda i: i["figures"][key]["median"])
     if not have:
@@ -126,9 +128,9 @@ def _bars(plt: Any, impls: list[dict[str, Any]], key: str, scale: float, label: 
     ranged = any(e > 0 for side in err for e in side)  # one measurement: no whiskers
     ax.barh([i["name"] for i in have], med, xerr=err if ranged else None, color=colors,
             capsize=3)
-    for y, (v, up) in enumerate(zip(med, err[1], strict=True)):
+    for y, (impl, v, up) in enumerate(zip(have, med, err[1], strict=True)):
         # The value goes past the whisker's end, not over it.
-        ax.annotate(f"{v:,.0f}", (v + up, y), xytext=(4, 0), textcoords="offset points",
+        ax.annotate(f"{v:,.0f}{note(impl)}", (v + up, y), xytext=(4, 0), textcoords="offset points",
                     va="center", fontsize=8)
     if log:
         ax.set_xscale("log")
@@ -139,9 +141,16 @@ def _bars(plt: Any, impls: list[dict[str, Any]], key: str, scale: float, label: 
     return fig
 
 
+def _kernel_share(impl: dict[str, Any]) -> str:
+    share = impl["figures"].get("bulk_kernel_share")
+    return f"  ({share['median']:.0%} kernel)" if share else ""
+
+
 def _bulk(plt: Any, impls: list[dict[str, Any]], doc: dict[str, Any]) -> Any:
     return _bars(plt, impls, "bulk_mb_s", 1.0, "MB/s echoed (one connection, 64 KiB writes)",
-                 "Bulk echo throughput (C references orange, baselines grey)", doc)
+                 "Bulk echo throughput (C references orange, baselines grey; in brackets "
+                 "the part of the server's CPU time spent in the kernel)", doc,
+                 note=_kernel_share)
 
 
 def _memory(plt: Any, impls: list[dict[str, Any]], doc: dict[str, Any]) -> Any:
