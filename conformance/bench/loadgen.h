@@ -85,8 +85,8 @@ static void parse(int argc, char **argv, struct opts *o)
         usage();
     memset(o, 0, sizeof *o);
     o->mode = argv[1];
-    o->conns = 1, o->size = strcmp(o->mode, "bulk") == 0 ? 65536 : 64, o->warmup = 0.5, o->duration = 2, o->timeout = 2, o->keep = 60;
-    o->connect = 10, o->batch = 128;
+    o->conns = 1, o->size = strcmp(o->mode, "bulk") == 0 ? 65536 : 64;
+    o->warmup = 0.5, o->duration = 2, o->timeout = 2, o->keep = 60, o->connect = 10, o->batch = 128;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--loop") == 0) { o->self = 1; continue; }

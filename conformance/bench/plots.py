@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conformance.bench.report import kernel_note
+
 MISSING = ("the plots need matplotlib, which is not installed: "
            "pip install 'ioconform[bench]' (or pip install matplotlib)")
 
@@ -130,8 +132,8 @@ def _bars(plt: Any, impls: list[dict[str, Any]], key: str, scale: float, label: 
             capsize=3)
     for y, (impl, v, up) in enumerate(zip(have, med, err[1], strict=True)):
         # The value goes past the whisker's end, not over it.
-        ax.annotate(f"{v:,.0f}{note(impl)}", (v + up, y), xytext=(4, 0), textcoords="offset points",
-                    va="center", fontsize=8)
+        ax.annotate(f"{v:,.0f}{note(impl)}", (v + up, y), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize=8)
     if log:
         ax.set_xscale("log")
     ax.set_xlabel(label)
@@ -141,16 +143,11 @@ def _bars(plt: Any, impls: list[dict[str, Any]], key: str, scale: float, label: 
     return fig
 
 
-def _kernel_share(impl: dict[str, Any]) -> str:
-    share = impl["figures"].get("bulk_kernel_share")
-    return f"  ({share['median']:.0%} kernel)" if share else ""
-
-
 def _bulk(plt: Any, impls: list[dict[str, Any]], doc: dict[str, Any]) -> Any:
     return _bars(plt, impls, "bulk_mb_s", 1.0, "MB/s echoed (one connection, 64 KiB writes)",
                  "Bulk echo throughput (C references orange, baselines grey; in brackets "
                  "the part of the server's CPU time spent in the kernel)", doc,
-                 note=_kernel_share)
+                 note=kernel_note)
 
 
 def _memory(plt: Any, impls: list[dict[str, Any]], doc: dict[str, Any]) -> Any:

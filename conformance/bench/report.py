@@ -87,11 +87,15 @@ def _cell(impl: Doc, key: str, fmt: Callable[[float], str] = _si) -> str:
     return text
 
 
+def kernel_note(impl: Doc) -> str:
+    """" (94% kernel)": how much of the server's CPU time at bulk was the kernel's, or ""."""
+    share = impl["figures"].get("bulk_kernel_share")
+    return f" ({share['median']:.0%} kernel)" if share else ""
+
+
 def _bulk_cpu(impl: Doc) -> str:
-    busy, kernel = (impl["figures"].get(f"bulk_{k}") for k in ("server_busy", "kernel_share"))
-    if busy is None:
-        return "–"
-    return f"{busy['median']:.0%}" + (f" ({kernel['median']:.0%} kernel)" if kernel else "")
+    busy = impl["figures"].get("bulk_server_busy")
+    return "–" if busy is None else f"{busy['median']:.0%}{kernel_note(impl)}"
 
 
 def _latency(impl: Doc, conns: int) -> str:
