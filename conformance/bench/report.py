@@ -88,7 +88,7 @@ def _cell(impl: Doc, key: str, fmt: Callable[[float], str] = _si) -> str:
 
 
 def kernel_note(impl: Doc) -> str:
-    """" (94% kernel)": how much of the server's CPU time at bulk was the kernel's, or ""."""
+    """The kernel's part of the server's CPU time at bulk, as ' (94% kernel)'; '' if unmeasured."""
     share = impl["figures"].get("bulk_kernel_share")
     return f" ({share['median']:.0%} kernel)" if share else ""
 
