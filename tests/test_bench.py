@@ -10,12 +10,16 @@ from __future__ import annotations
 import builtins
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from conformance.bench import generator, measure, plots, report, session
@@ -70,7 +74,8 @@ def _exercise(gen: Generator) -> None:
 
 _FULL_AFTER = textwrap.dedent("""\
     import selectors, socket, sys
-    # Echoes on its first 50 connections, closes every later one at once.
+    # Echoes on its first 51 connections (the bench's primer, then 50), closes every later
+    # one at once.
     listener = socket.create_server(("127.0.0.1", int(sys.argv[1])), backlog=1024)
     sel, accepted = selectors.DefaultSelector(), 0
     sel.register(listener, selectors.EVENT_READ)
@@ -79,7 +84,7 @@ _FULL_AFTER = textwrap.dedent("""\
             if key.fileobj is listener:
                 conn, _ = listener.accept()
                 accepted += 1
-                if accepted > 50:
+                if accepted > 51:
                     conn.close()
                 else:
                     sel.register(conn, selectors.EVENT_READ)
@@ -171,6 +176,84 @@ def test_no_compiler_falls_back_to_python(tmp_path: Path,
 
 
 # -- the selection -----------------------------------------------------------------------
+def _one_connection_server(
+        behaviour: str) -> tuple[socket.socket, threading.Thread, list[bytes], threading.Event]:
+    """A listener whose first client is echoed and closed once it sends EOF ("echo"), or
+    accepted and neither read nor answered until the returned event is set ("silent");
+    what it read goes into the returned list."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    got: list[bytes] = []
+    release = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            if behaviour == "silent":
+                release.wait(30)
+                return
+            data = b""
+            while chunk := conn.recv(4096):
+                data += chunk
+            got.append(data)
+            conn.sendall(data)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread, got, release
+
+
+def test_prime_returns_once_the_server_has_closed_after_the_echo() -> None:
+    listener, thread, got, _ = _one_connection_server("echo")
+    with listener:
+        measure.prime(listener.getsockname()[1], timeout=10)
+        # prime() returned on the server's close, which follows its read of our EOF.
+        assert got == [measure.PRIME]
+        thread.join(10)
+        assert not thread.is_alive()
+
+
+def test_prime_gives_up_on_a_server_that_never_answers() -> None:
+    listener, thread, _, release = _one_connection_server("silent")
+    with listener:
+        t0 = time.monotonic()
+        measure.prime(listener.getsockname()[1], timeout=0.3)
+        waited = time.monotonic() - t0
+        release.set()
+        thread.join(10)
+    assert waited < 10  # its own timeout ended the wait: the server held on for 30 s
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: the connect is refused
+        measure.prime(closed.getsockname()[1], timeout=0.3)  # no exception
+
+
+def test_servers_have_seen_a_whole_connection_before_they_are_measured(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Primed, and without the variables that would make their speed the shell's."""
+    marker = tmp_path / "eof-seen"
+    (tmp_path / "server.py").write_text(textwrap.dedent(f"""\
+        import socket, sys
+        s = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+        while True:
+            c, _ = s.accept()
+            while data := c.recv(4096):
+                c.sendall(data)
+            open({str(marker)!r}, "a").write("eof\\n")
+            c.close()
+        """))
+    impl = from_command("blocking", "echo", [sys.executable, str(tmp_path / "server.py"),
+                                              "{port}"], cwd=str(tmp_path))
+    for name in measure.UNSET_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")
+    monkeypatch.setenv("IOCONFORM_TEST_KEPT", "1")
+    with measure.serving(impl, timeout=15) as server:
+        assert marker.read_text() == "eof\n"  # written before the server closed the primer
+        assert server.alive()
+        env = psutil.Process(server.pid).environ()
+    assert "PYTHONUNBUFFERED" not in env and env["IOCONFORM_TEST_KEPT"] == "1"
+    assert measure.unset_env() == ["PYTHONUNBUFFERED"]  # what the report says was left out
+
+
 def test_selection_adds_baselines_and_skips_print_servers() -> None:
     rows = session.select(["py-poll-print", "py-poll"])
     names = [r.name for r in rows]
@@ -190,7 +273,8 @@ def _row(name: str, rates: list[float], role: str = "reference") -> session.Row:
     for rate in rates:
         row.add({"rate@1": rate, "rate@100": 2 * rate, "starved@100": 0.0,
                  "bulk_mb_s": rate / 100, "p50_us@1": 20.0, "p99_us@1": 50.0,
-                 "cpu_us@1": 0.95, "bulk_server_busy": 1.0, "bulk_kernel_share": 0.6,
+                 "cpu_us@1": 0.95, "cpu_sys_us@1": 0.25, "bulk_server_busy": 1.0,
+                 "bulk_kernel_share": 0.6,
                  "bulk_gen_busy": 0.95 if role == "ceiling" else 0.2})
     row.add({"held": 1000.0, "bytes_per_conn": rate})
     row.capacity = {"held": 1000, "target": 1000, "stopped": "target reached",
@@ -202,7 +286,8 @@ def _document() -> dict[str, Any]:
     rows = [_row("asyncio-streams", [10.0, 30.0, 20.0], "baseline"),
             _row("py-epoll-et", [40.0, 50.0, 60.0]), _row("c-epoll-et", [100.0], "ceiling")]
     rows.append(session.Row(rows[0].impl, "reference", "failed", "it crashed"))
-    settings = {"conns": [1, 100], "repeat": 3, "duration": 1.0, "server_bufsize": 65536}
+    settings = {"conns": [1, 100], "repeat": 3, "duration": 1.0, "server_bufsize": 65536,
+                "server_env_unset": ["PYTHONUNBUFFERED"]}
     return report.document(rows, generator={"kind": "c", "command": ["loadgen"], "note": "",
                                             "description": "C"},
                            settings=settings, self_loop={"rate@1": [7.0, 9.0]},
@@ -222,6 +307,9 @@ def test_report_medians_ranges_and_ratios() -> None:
     assert "2.50×" in text and "it crashed" in text and "failed" in text
     assert "1,000 in 1.5 s" in text
     assert "100% (60% kernel)" in text  # the server's CPU at bulk, and the kernel's part
+    kernel = report.render(*report.tables(doc)[3])
+    assert kernel.startswith("...of which in the kernel") and "0.25" in kernel
+    assert "servers ran without PYTHONUNBUFFERED (set in this environment)" in text
     # A figure the generator may have capped is starred; busy generator, busy figure only.
     assert report._cell(impls["c-epoll-et"], "bulk_mb_s").endswith(" *")
     assert not report._cell(impls["py-epoll-et"], "bulk_mb_s").endswith("*")
@@ -229,7 +317,7 @@ def test_report_medians_ranges_and_ratios() -> None:
     assert "may be the generator's own limit" in text
     md = report.console(doc, markdown=True)
     assert "| implementation | model |" in md
-    assert md.startswith("```\nload generator:") and "bytes\n```\n" in md  # not a paragraph
+    assert md.startswith("```\nload generator:") and "environment)\n```\n" in md  # no paragraph
     assert "```" not in text
 
 
@@ -284,8 +372,8 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     impls = {i["name"]: i for i in doc["implementations"]}
     poll = impls["py-poll"]
     assert poll["status"] == "ok" and poll["role"] == "reference"
-    for key in ("rate@1", "rate@10", "p50_us@10", "p99_us@10", "cpu_us@10", "bulk_mb_s",
-                "bulk_server_busy", "bulk_kernel_share", "bulk_gen_busy", "held",
+    for key in ("rate@1", "rate@10", "p50_us@10", "p99_us@10", "cpu_us@10", "cpu_sys_us@10",
+                "bulk_mb_s", "bulk_server_busy", "bulk_kernel_share", "bulk_gen_busy", "held",
                 "bytes_per_conn"):
         assert set(poll["figures"][key]) == {"median", "min", "max", "n"}, key
     assert poll["figures"]["bulk_server_busy"]["median"] > 0

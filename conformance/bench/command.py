@@ -166,7 +166,7 @@ def _settings(args: argparse.Namespace, profile: measure.Profile, repeat: int,
             "message_bytes": profile.message, "bulk_write_bytes": profile.bulk_size,
             "capacity": not args.no_capacity, "hold_target": profile.hold,
             "hold_time": profile.hold_time, "confirm_timeout": profile.confirm_timeout,
-            "server_bufsize": args.bufsize}
+            "server_bufsize": args.bufsize, "server_env_unset": measure.unset_env()}
 
 
 def _write(args: argparse.Namespace, doc: dict[str, Any]) -> None:

@@ -4,12 +4,13 @@ Figures are flat ``{metric: value}`` maps whose keys the report and the plots sh
 
 - ``rate@N`` requests per second with N connections, one 64-byte request in flight on
   each; ``p50_us@N``, ``p99_us@N`` latency percentiles; ``cpu_us@N`` the server's CPU time
-  (user + system, its whole process tree) per request; ``gen_busy@N`` the share of one
-  core the load generator used (near 1: it was the bottleneck); ``gen_ceiling@N`` requests
-  per second of generator CPU time.  The N connections are all opened, in batches, and
-  each confirmed by one echo before the warm-up and the window; ``unconfirmed@N`` counts
-  those that were not (never connected, or no echo: a blocking server answers one client
-  at a time), ``starved@N`` the confirmed ones that then got no reply in the whole window.
+  (user + system, its whole process tree) per request, and ``cpu_sys_us@N`` the system
+  (kernel) part of it; ``gen_busy@N`` the share of one core the load generator used (near
+  1: it was the bottleneck); ``gen_ceiling@N`` requests per second of generator CPU time.
+  The N connections are all opened, in batches, and each confirmed by one echo before the
+  warm-up and the window; ``unconfirmed@N`` counts those that were not (never connected,
+  or no echo: a blocking server answers one client at a time), ``starved@N`` the
+  confirmed ones that then got no reply in the whole window.
 - ``bulk_mb_s`` echoed megabytes (10^6) per second on one connection, 64 KiB writes;
   ``bulk_server_busy`` the share of one core the server used meanwhile, and
   ``bulk_kernel_share`` the part of it spent in the kernel (near 1 with the server near
@@ -23,12 +24,16 @@ Figures are flat ``{metric: value}`` maps whose keys the report and the plots sh
 
 A server that cannot be built, does not listen or dies under load raises ``Failure`` with
 the reason; the caller turns it into a failed row.  Servers run with their stdout on the
-null device, the open-file limit at the hard limit, and no CPU or memory limit.
+null device, the open-file limit at the hard limit, no CPU or memory limit, and none of
+the variables of ``UNSET_ENV``.  Before it is measured, each server is given one whole
+connection (``prime``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,8 +50,22 @@ from conformance.manifest import Implementation
 POLICY = sandbox.Policy("off", sandbox.Limits(cpu_s=0, memory_mb=0, open_files=0,
                                               processes=0, file_size_mb=0))
 
+# Variables of the caller's shell that would change how fast a Python server runs, so that
+# the figures do not depend on the shell the bench was started from.  PYTHONUNBUFFERED, set
+# by many CI images and containers, alone makes a reference's one write() per round two
+# per message; the asyncio debug and dev modes and tracemalloc cost far more.
+UNSET_ENV = ("PYTHONUNBUFFERED", "PYTHONDEVMODE", "PYTHONASYNCIODEBUG", "PYTHONMALLOC",
+             "PYTHONMALLOCSTATS", "PYTHONTRACEMALLOC", "PYTHONPROFILEIMPORTTIME")
+
+
+def unset_env() -> list[str]:
+    """Those of UNSET_ENV that the servers of this run do not inherit, being set here."""
+    return [k for k in UNSET_ENV if k in os.environ]
+
 
 _MIN_HELD = 100  # fewer connections than this: no memory per connection (noise)
+PRIME = bytes(range(64))  # the first connection's message
+PRIME_TIMEOUT = 2.0  # for its echo and the server's close
 
 
 class Failure(Exception):
@@ -86,7 +105,7 @@ def serving(impl: Implementation, timeout: float) -> Iterator[ServerProcess]:
         raise Failure(f"build failed: {built.command}: {built.status}"
                       + (f" ({' / '.join(tail)})" if tail else ""))
     port = ports.free_port()
-    server = ServerProcess(impl, port, policy=POLICY, discard_stdout=True)
+    server = ServerProcess(impl, port, policy=POLICY, discard_stdout=True, unset_env=UNSET_ENV)
     try:
         try:
             server.start()
@@ -96,10 +115,34 @@ def serving(impl: Implementation, timeout: float) -> Iterator[ServerProcess]:
         if not server.wait_listening(timeout):
             raise Failure(f"not listening on port {port} after {timeout:g} s: "
                           f"{describe_exit(server.returncode())}{_stderr(server)}")
+        prime(port, PRIME_TIMEOUT)
+        _alive(server, "a first connection (connect, one echo, close), before the measurements")
         yield server
     finally:
         server.kill()
         ports.release(port)
+
+
+def prime(port: int, timeout: float) -> None:
+    """One whole connection, as a server that has run a while has seen: connect, a 64-byte
+    echo, our FIN, and the server's close in reply; given up after ``timeout`` seconds.
+
+    Without it the first figure pays for first-connection costs, and not only once: a
+    fresh asyncio server that has never read an EOF recv()s each message into a 256 KiB
+    buffer that glibc mmap()s, shrinks and munmap()s, three system calls per message, for
+    as long as no connection closes.  The empty read of the first close raises malloc's
+    mmap threshold for good.  Here, at 100 connections measured first, asyncio-streams did
+    48k requests/s, and 112k once one connection had come and gone.  Waiting for the server's
+    own close is what makes its EOF handling part of the past, not of the measurement."""
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port),
+                                                                 timeout=timeout) as s:
+        s.sendall(PRIME)
+        s.shutdown(socket.SHUT_WR)
+        while (left := deadline - time.monotonic()) > 0:
+            s.settimeout(left)
+            if not s.recv(4096):
+                return  # the server closed: it has read our EOF
 
 
 def _stderr(server: ServerProcess) -> str:
@@ -124,10 +167,6 @@ def cpu_split(server: ServerProcess) -> tuple[float, float]:
     return user, system
 
 
-def cpu_seconds(server: ServerProcess) -> float:
-    return sum(cpu_split(server))
-
-
 def memory(server: ServerProcess) -> tuple[int, str]:
     """(bytes, "uss" or "rss") summed over the server's process tree."""
     uss, rss, kind = 0, 0, "uss"
@@ -142,14 +181,15 @@ def memory(server: ServerProcess) -> tuple[int, str]:
 
 
 def pingpong(server: ServerProcess, gen: Generator, conns: int, profile: Profile) -> Metrics:
-    marks: list[float] = []
+    marks: list[tuple[float, float]] = []
     with gen.start("pingpong", server.port, conns=conns, size=profile.message,
                    warmup=profile.warmup, duration=profile.duration,
                    timeout=profile.confirm_timeout, connect=profile.connect_timeout,
                    batch=profile.batch) as run:
         doc = run.result(profile.run_timeout(),
-                         at_window=lambda: marks.append(cpu_seconds(server)))
-        cpu = cpu_seconds(server) - (marks[0] if marks else 0.0)
+                         at_window=lambda: marks.append(cpu_split(server)))
+        user1, sys1 = cpu_split(server)
+    user0, sys0 = marks[0] if marks else (0.0, 0.0)
     _alive(server, f"the ping-pong at {conns} connection(s)")
     if doc["connected"] == 0:
         raise Failure(f"none of {conns} connection(s) was accepted")
@@ -159,7 +199,8 @@ def pingpong(server: ServerProcess, gen: Generator, conns: int, profile: Profile
                     f"gen_busy@{conns}": gen_cpu / float(doc["seconds"])}
     if requests:
         out.update({f"p50_us@{conns}": doc["p50_us"], f"p99_us@{conns}": doc["p99_us"],
-                    f"cpu_us@{conns}": 1e6 * cpu / requests})
+                    f"cpu_us@{conns}": 1e6 * (user1 - user0 + sys1 - sys0) / requests,
+                    f"cpu_sys_us@{conns}": 1e6 * (sys1 - sys0) / requests})
         if gen_cpu > 0:
             out[f"gen_ceiling@{conns}"] = requests / gen_cpu
     return out

@@ -72,6 +72,10 @@ def _si(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _us(x: float) -> str:
+    return f"{x:.3g}"
+
+
 def _cell(impl: Doc, key: str, fmt: Callable[[float], str] = _si) -> str:
     f = impl["figures"].get(key)
     if f is None:
@@ -136,8 +140,12 @@ def tables(doc: Doc) -> list[tuple[str, list[str], list[list[str]]]]:
         ("Latency p50 / p99 (µs)", lead + [f"{n} conn" for n in conns],
          [[i["name"], i["model"]] + [_latency(i, n) for n in conns] for i in ok]),
         (f"Server CPU per request (µs; ×{BASELINE})", lead + [f"{n} conn" for n in conns],
-         [[i["name"], i["model"]] + [_cell(i, f"cpu_us@{n}", lambda x: f"{x:.3g}")
-                                     for n in conns] for i in ok]),
+         [[i["name"], i["model"]] + [_cell(i, f"cpu_us@{n}", _us) for n in conns]
+          for i in ok]),
+        (f"...of which in the kernel (µs of system time per request; ×{BASELINE})",
+         lead + [f"{n} conn" for n in conns],
+         [[i["name"], i["model"]] + [_cell(i, f"cpu_sys_us@{n}", _us) for n in conns]
+          for i in ok]),
         (f"Bulk echo and capacity (×{BASELINE})", [*lead, "bulk MB/s", "server CPU at bulk",
                                                      "idle conns held", "memory / idle conn"],
          [[i["name"], i["model"], _cell(i, "bulk_mb_s"), _bulk_cpu(i), *_capacity(i)]
@@ -197,6 +205,8 @@ def console(doc: Doc, *, markdown: bool = False) -> str:
                    "may be the generator's own limit")
     head = "\n".join(gen) + "\n" + (f"bench took {doc['duration_s']:.0f} s; server read "
                                    f"buffer {doc['settings']['server_bufsize']} bytes\n")
+    if unset := doc["settings"].get("server_env_unset"):
+        head += f"servers ran without {', '.join(unset)} (set in this environment)\n"
     if markdown:  # the header's indented lines are console text: kept as they are
         head = "```\n" + head + "```\n"
     return head + "\n" + "\n".join(parts)

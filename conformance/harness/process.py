@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from types import TracebackType
 
 import psutil
@@ -117,11 +118,14 @@ class ServerProcess:
     """One running implementation.  Use as a context manager."""
 
     def __init__(self, impl: Implementation, port: int, trace_to: str | None = None,
-                 policy: sandbox.Policy | None = None, *, discard_stdout: bool = False) -> None:
+                 policy: sandbox.Policy | None = None, *, discard_stdout: bool = False,
+                 unset_env: Sequence[str] = ()) -> None:
         """``discard_stdout``: the server's stdout goes to the null device, uncaptured (a
-        benchmark must not measure how fast the harness reads a pty)."""
+        benchmark must not measure how fast the harness reads a pty).  ``unset_env``:
+        variables of our environment the server does not inherit."""
         self.impl = impl
         self.discard_stdout = discard_stdout
+        self.unset_env = tuple(unset_env)
         self.policy = policy or sandbox.active()
         self.port = port
         self.token = uuid.uuid4().hex
@@ -145,7 +149,7 @@ class ServerProcess:
     def start(self) -> None:
         _become_subreaper()
         reset_inherited_signals()
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k not in self.unset_env}
         env.update({PORT_ENV: str(self.port), TOKEN_ENV: self.token, RUN_ENV: run_id()})
         env.update(sanitize.RUNTIME_ENV)  # only a sanitized build reads them
         if self.emulated:
