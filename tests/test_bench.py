@@ -384,6 +384,23 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     assert "Request rate" in done.stdout and "| py-poll |" in (tmp_path / "b.md").read_text()
 
 
+@pytest.mark.skipif(not LINUX, reason="epoll")
+def test_the_python_floor_is_benched_and_rejected_by_the_contract(tmp_path: Path) -> None:
+    """benchmarks/python_floor measures what Python costs per message; it is no server to
+    copy, and the contract says so."""
+    floor = Path(__file__).resolve().parent.parent / "benchmarks" / "python_floor"
+    done = _bench("--quick", "--no-baselines", "--no-capacity", "--conns", "1,10", str(floor),
+                  "--json", str(tmp_path / "b.json"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    row, = json.loads((tmp_path / "b.json").read_text())["implementations"]
+    assert row["name"] == "py-et-floor" and row["status"] == "ok", row
+    assert row["figures"]["rate@10"]["median"] > 0 and row["figures"]["bulk_mb_s"]["median"] > 0
+    check = subprocess.run([sys.executable, "-m", "conformance.cli", "check", str(floor),
+                            "--clause", "FAIRNESS-1"], capture_output=True, text=True,
+                           timeout=300, check=False)
+    assert check.returncode == 1 and "FAIRNESS-1 (MUST)" in check.stdout, check.stdout
+
+
 def test_failing_servers_are_failed_rows(tmp_path: Path) -> None:
     (tmp_path / "dies").mkdir()
     (tmp_path / "dies" / "ioconform.toml").write_text(textwrap.dedent("""\
