@@ -14,6 +14,7 @@ no fairness budget, no error handling beyond closing.  The contract rejects it:
 never reads freezing the server in that blocking send.
 """
 
+import contextlib
 import select
 import socket
 import sys
@@ -68,7 +69,5 @@ def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C; SIGTERM's default action ends us
         main(int(sys.argv[1]))
-    except KeyboardInterrupt:
-        pass
