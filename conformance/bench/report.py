@@ -72,10 +72,6 @@ def _si(x: float) -> str:
     return f"{x:.3g}"
 
 
-def _us(x: float) -> str:
-    return f"{x:.3g}"
-
-
 def _cell(impl: Doc, key: str, fmt: Callable[[float], str] = _si) -> str:
     f = impl["figures"].get(key)
     if f is None:
@@ -140,12 +136,10 @@ def tables(doc: Doc) -> list[tuple[str, list[str], list[list[str]]]]:
         ("Latency p50 / p99 (µs)", lead + [f"{n} conn" for n in conns],
          [[i["name"], i["model"]] + [_latency(i, n) for n in conns] for i in ok]),
         (f"Server CPU per request (µs; ×{BASELINE})", lead + [f"{n} conn" for n in conns],
-         [[i["name"], i["model"]] + [_cell(i, f"cpu_us@{n}", _us) for n in conns]
-          for i in ok]),
+         [[i["name"], i["model"]] + [_cell(i, f"cpu_us@{n}") for n in conns] for i in ok]),
         (f"...of which in the kernel (µs of system time per request; ×{BASELINE})",
          lead + [f"{n} conn" for n in conns],
-         [[i["name"], i["model"]] + [_cell(i, f"cpu_sys_us@{n}", _us) for n in conns]
-          for i in ok]),
+         [[i["name"], i["model"]] + [_cell(i, f"cpu_sys_us@{n}") for n in conns] for i in ok]),
         (f"Bulk echo and capacity (×{BASELINE})", [*lead, "bulk MB/s", "server CPU at bulk",
                                                      "idle conns held", "memory / idle conn"],
          [[i["name"], i["model"], _cell(i, "bulk_mb_s"), _bulk_cpu(i), *_capacity(i)]
