@@ -159,8 +159,8 @@ int conn_finished(const struct conn *c)
     return c->eof && !conn_wants_write(c);
 }
 
-/* Append to the output queue.  The queue never exceeds HIGH_WATER + bufsize, since nobody
- * reads a connection above HIGH_WATER. */
+/* Append to the output queue.  It stays bounded: no turn reads a connection above
+ * HIGH_WATER, and a turn reads bufsize bytes (READ_TURN in epoll_et.c) at most. */
 static int queue_output(struct conn *c, const char *data, size_t n)
 {
     if (c->head > 0) { /* slide the unsent rest to the front, reusing the space sent */
