@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conformance.bench.report import kernel_note
+from conformance.bench.report import GENERATOR_BOUND, kernel_note
 
 MISSING = ("the plots need matplotlib, which is not installed: "
            "pip install 'ioconform[bench]' (or pip install matplotlib)")
@@ -143,11 +143,17 @@ def _bars(plt: Any, impls: list[dict[str, Any]], key: str, scale: float, label: 
     return fig
 
 
+def _bulk_note(impl: dict[str, Any]) -> str:
+    busy = impl["figures"].get("bulk_gen_busy")
+    return kernel_note(impl) + (" *" if busy and busy["median"] >= GENERATOR_BOUND else "")
+
+
 def _bulk(plt: Any, impls: list[dict[str, Any]], doc: dict[str, Any]) -> Any:
     return _bars(plt, impls, "bulk_mb_s", 1.0, "MB/s echoed (one connection, 64 KiB writes)",
                  "Bulk echo throughput (C references orange, baselines grey; in brackets "
-                 "the part of the server's CPU time spent in the kernel)", doc,
-                 note=kernel_note)
+                 "the part of the server's CPU time spent in the kernel;\n* the load "
+                 f"generator was {GENERATOR_BOUND:.0%} busy or more: the figure is its "
+                 "limit as much as the server's)", doc, note=_bulk_note)
 
 
 def _memory(plt: Any, impls: list[dict[str, Any]], doc: dict[str, Any]) -> Any:
