@@ -357,9 +357,13 @@ def test_missing_matplotlib_is_a_clear_message(tmp_path: Path,
 
 
 # -- the command, end to end ------------------------------------------------------------------
-def _bench(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "conformance.cli", "bench", *args],
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *args],
                           capture_output=True, text=True, timeout=300, check=False)
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return _cli("bench", *args)
 
 
 @pytest.mark.skipif(not LINUX, reason="the baseline manifests are Linux ones")
@@ -398,9 +402,7 @@ def test_the_python_floor_is_benched_and_rejected_by_the_contract(tmp_path: Path
     row, = json.loads((tmp_path / "b.json").read_text())["implementations"]
     assert row["name"] == "py-et-floor" and row["status"] == "ok", row
     assert row["figures"]["rate@10"]["median"] > 0 and row["figures"]["bulk_mb_s"]["median"] > 0
-    check = subprocess.run([sys.executable, "-m", "conformance.cli", "check", str(floor),
-                            "--clause", "FAIRNESS-1"], capture_output=True, text=True,
-                           timeout=300, check=False)
+    check = _cli("check", str(floor), "--clause", "FAIRNESS-1")
     assert check.returncode == 1 and "FAIRNESS-1 (MUST)" in check.stdout, check.stdout
 
 

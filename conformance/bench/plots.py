@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conformance.bench.report import GENERATOR_BOUND, kernel_note
+from conformance.bench.report import GENERATOR_BOUND, capped, kernel_note
 
 MISSING = ("the plots need matplotlib, which is not installed: "
            "pip install 'ioconform[bench]' (or pip install matplotlib)")
@@ -144,8 +144,7 @@ def _bars(plt: Any, impls: list[dict[str, Any]], key: str, scale: float, label: 
 
 
 def _bulk_note(impl: dict[str, Any]) -> str:
-    busy = impl["figures"].get("bulk_gen_busy")
-    return kernel_note(impl) + (" *" if busy and busy["median"] >= GENERATOR_BOUND else "")
+    return kernel_note(impl) + (" *" if capped(impl, "bulk_mb_s") else "")
 
 
 def _bulk(plt: Any, impls: list[dict[str, Any]], doc: dict[str, Any]) -> Any:

@@ -81,10 +81,13 @@ def _cell(impl: Doc, key: str, fmt: Callable[[float], str] = _si) -> str:
         text += f" [{fmt(f['min'])}–{fmt(f['max'])}]"
     if (r := impl["ratios"].get(key)) is not None and impl["name"] != BASELINE:
         text += f" {r:.2f}×"
+    return text + (" *" if capped(impl, key) else "")
+
+
+def capped(impl: Doc, key: str) -> bool:
+    """The generator was so busy while ``key`` was measured that it may have set the figure."""
     busy = impl["figures"].get(_generator_busy(key))
-    if busy and busy["median"] >= GENERATOR_BOUND:
-        text += " *"
-    return text
+    return bool(busy) and busy["median"] >= GENERATOR_BOUND
 
 
 def kernel_note(impl: Doc) -> str:
