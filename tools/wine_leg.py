@@ -69,6 +69,7 @@ def main() -> int:
     report = args.report or work / "wine-report.json"
     # The Python references for Windows; the Winsock C ones need a Windows make, and run
     # below from the Linux side instead.
+    from conformance.harness import wine
     from conformance.manifest import bundled
 
     python_refs = [i.name for i in bundled() if "windows" in i.platforms and i.uses_python()
@@ -77,15 +78,16 @@ def main() -> int:
                          "--json", str(report),
                          *(a for n in python_refs for a in ("--impl", n))], env)
     status |= run  # 1: a reference failed a clause, 3: a harness error (shown above)
-    subprocess.run(["wineserver", "-k"], env=env, check=False, timeout=60)
+    linux_env = {**env, wine.PREFIX_ENV: env["WINEPREFIX"]}
+    wine.shutdown(linux_env)  # gone, not just signalled, before the next run starts its own
     # The other way round: the Linux suite, running the Winsock C programs under Wine.
     c_report = report.with_name("wine-c-report.json")
     print("wine leg: $ ioconform run (Linux) on the Winsock C references", flush=True)
     c_run = subprocess.run(
         [sys.executable, "-m", "conformance.cli", "run", "-n", args.workers, "--json",
          str(c_report), *(a for n in C_REFERENCES for a in ("--impl", n))],
-        env={**env, "IOCONFORM_WINEPREFIX": env["WINEPREFIX"]}, cwd=ROOT, check=False,
-        stdin=subprocess.DEVNULL, timeout=3600).returncode
+        env=linux_env, cwd=ROOT, check=False, stdin=subprocess.DEVNULL,
+        timeout=3600).returncode
     status |= c_run
     _skips([report, c_report])
     print(f"wine leg: Windows tests exit {tests}, Windows reference run exit {run}, "

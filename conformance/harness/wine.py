@@ -184,6 +184,11 @@ def shutdown(clean_env: Mapping[str, str]) -> None:
     if missing() is None and Path(env["WINEPREFIX"]).exists():
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             _wine_tool(["wineserver", "-k"], env)
+            # -k only signals.  Until the old server is gone, the `wineserver -p` of a run
+            # that starts next exits at once ("one is running"); the old one then exits,
+            # and the next run's first server starts a wineserver as its own child, which
+            # its teardown kills, and with it every Wine program of that run.
+            _wine_tool(["wineserver", "-w"], env)
 
 
 @contextlib.contextmanager
