@@ -128,14 +128,60 @@ def test_a_server_on_the_wrong_port_is_found_out(
 
 
 # -- CPU on a busy machine -----------------------------------------------------------------
+def _task(waited: float, vol: int, invol: int, ran: float = 0.0, arrivals: int = 0,
+          runnable: bool = False) -> observe.Task:
+    return observe.Task(ran, waited, arrivals, vol, invol, runnable)
+
+
+def _sample(at: float, tasks: observe.Tasks, **kw: Any) -> observe.CpuSample:
+    return observe.CpuSample(at, 0.0, tasks, **kw)
+
+
 def test_only_the_wait_after_a_preemption_counts_as_cpu_wanted() -> None:
-    before = {(1, 1): (0.0, 0, 0), (1, 2): (0.0, 10, 0), (1, 3): (0.0, 0, 0), (1, 4): (0.0, 0, 0)}
-    after = {(1, 1): (0.8, 0, 40),    # spins: never sleeps, waits only when preempted
-             (1, 2): (0.1, 110, 0),   # sleeps between passes: waits only after waking
-             (1, 3): (0.4, 30, 10),   # both: a quarter of its switches were preemptions
-             (1, 5): (9.0, 0, 9)}     # a thread born in the window: no baseline
+    before = _sample(0, {(1, 1): _task(0.0, 0, 0), (1, 2): _task(0.0, 10, 0),
+                         (1, 3): _task(0.0, 0, 0), (1, 4): _task(0.0, 0, 0)})
+    after = _sample(1, {(1, 1): _task(0.8, 0, 40),   # spins: waits only when preempted
+                        (1, 2): _task(0.1, 110, 0),  # sleeps between passes: after waking
+                        (1, 3): _task(0.4, 30, 10),  # both: a quarter were preemptions
+                        (1, 5): _task(9.0, 0, 9)})   # born in the window: no baseline
     assert observe.preempted_wait(before, after) == pytest.approx(0.8 + 0.0 + 0.1)
     assert observe.preempted_wait(after, after) == 0.0
+    # still waiting when the window closed, not yet credited: the time known is added
+    waiting = after._replace(at=3.0, waiting=frozenset({(1, 1), (1, 2)}), waiting_since=1.5)
+    assert observe.preempted_wait(before, waiting) == pytest.approx(0.8 + 1.5 + 0.0 + 0.1)
+
+
+def test_a_wait_is_uncredited_until_the_thread_runs() -> None:
+    first = {(1, 1): _task(0.5, 0, 3, ran=1.0, arrivals=4, runnable=True),
+             (1, 2): _task(0.5, 0, 3, ran=1.0, arrivals=4, runnable=True),
+             (1, 3): _task(0.5, 0, 3, ran=1.0, arrivals=4, runnable=True),
+             (1, 4): _task(0.5, 3, 0, ran=1.0, arrivals=4, runnable=False),
+             (1, 5): _task(0.5, 0, 3, ran=1.0, arrivals=4, runnable=True)}
+    later = {(1, 1): first[1, 1],                                    # has not run: waiting
+             (1, 2): _task(0.5, 0, 3, ran=1.1, arrivals=4, runnable=True),  # was running
+             (1, 3): _task(1.4, 0, 4, ran=1.0, arrivals=5, runnable=True),  # got a CPU
+             (1, 4): first[1, 4]}                                    # asleep: up to date
+    assert observe.uncredited(first, later) == {(1, 1)}              # (1, 5) has exited
+
+
+def test_a_settled_sample_waits_for_a_waiting_thread_to_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waiting = {(1, 1): _task(0.5, 0, 3, ran=1.0, arrivals=4, runnable=True)}
+    ran = {(1, 1): _task(1.4, 0, 4, ran=1.01, arrivals=5, runnable=True)}
+    looks = iter([waiting, waiting, waiting, ran, ran])
+    monkeypatch.setattr(observe, "scheduler_tasks", lambda procs: next(looks))
+    monkeypatch.setattr(observe, "cpu_seconds", lambda procs: 0.0)
+    got = observe.settled_cpu_sample(list, within=60)
+    assert got.tasks == ran and not got.waiting
+    assert next(looks) == ran  # the fourth look settled it: one left over
+
+    monkeypatch.setattr(observe, "scheduler_tasks", lambda procs: waiting)
+    t0 = time.monotonic()
+    got = observe.settled_cpu_sample(list, within=0.2)
+    assert 0.2 <= time.monotonic() - t0 < 5  # bounded: a thread that never runs
+    assert got.waiting == {(1, 1)} and got.waiting_since >= t0
+    assert got.at - got.waiting_since >= 0.2
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
@@ -156,7 +202,8 @@ def test_scheduler_counters_are_read_for_every_thread_of_the_tree() -> None:
         worker.join(10)
     assert (os.getpid(), os.getpid()) in tasks
     assert (os.getpid(), worker.native_id) in tasks
-    assert all(wait >= 0 and vol >= 0 and invol >= 0 for wait, vol, invol in tasks.values())
+    assert all(min(t) >= 0 for t in tasks.values())
+    assert tasks[os.getpid(), os.getpid()].runnable  # it is reading them
 
 
 # -- output capture ------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
 import psutil
 
@@ -52,9 +54,18 @@ def cpu_seconds(procs: Iterable[psutil.Process]) -> float:
     return total
 
 
-# (pid, tid) -> seconds runnable but waiting for a CPU, voluntary and involuntary context
-# switches.
-Tasks = dict[tuple[int, int], tuple[float, int, int]]
+class Task(NamedTuple):
+    """One thread's scheduler counters (Linux: /proc/PID/task/TID/schedstat and status)."""
+
+    ran: float  # seconds on a CPU
+    waited: float  # seconds runnable but waiting for a CPU, up to the thread's last arrival
+    arrivals: int  # times it got a CPU
+    voluntary: int  # context switches: went to sleep
+    involuntary: int  # context switches: preempted
+    runnable: bool  # state R: running, or waiting for a CPU
+
+
+Tasks = dict[tuple[int, int], Task]  # by (pid, tid)
 
 
 def scheduler_tasks(procs: Iterable[psutil.Process]) -> Tasks:
@@ -65,18 +76,65 @@ def scheduler_tasks(procs: Iterable[psutil.Process]) -> Tasks:
     for p in _each(procs):
         with contextlib.suppress(OSError, ValueError):
             for tid in os.listdir(f"/proc/{p.pid}/task"):
-                with contextlib.suppress(OSError, ValueError, IndexError):
+                with contextlib.suppress(OSError, ValueError, IndexError, KeyError):
                     base = f"/proc/{p.pid}/task/{tid}"
                     with open(f"{base}/schedstat", encoding="ascii") as f:
-                        wait = int(f.read().split()[1]) / 1e9  # the first field is time on a CPU
+                        ran, waited, arrivals = f.read().split()[:3]
                     with open(f"{base}/status", encoding="utf-8") as f:
                         fields = dict(line.split(":", 1) for line in f if ":" in line)
-                    out[p.pid, int(tid)] = (wait, int(fields["voluntary_ctxt_switches"]),
-                                            int(fields["nonvoluntary_ctxt_switches"]))
+                    out[p.pid, int(tid)] = Task(
+                        int(ran) / 1e9, int(waited) / 1e9, int(arrivals),
+                        int(fields["voluntary_ctxt_switches"]),
+                        int(fields["nonvoluntary_ctxt_switches"]),
+                        fields["State"].split()[0] == "R")
     return out
 
 
-def preempted_wait(before: Tasks, after: Tasks) -> float:
+def uncredited(first: Tasks, later: Tasks) -> set[tuple[int, int]]:
+    """Threads runnable at ``first`` that have not run since, as ``later`` shows.
+
+    The kernel adds a thread's wait for a CPU to its counters only when the thread gets
+    the CPU, so a thread waiting at the moment of a sample has that wait credited after
+    it, to whatever window comes next: on a machine where a thread waits a second for its
+    turn, a one-second window can see none of it.  Once such a thread has run (more time
+    on a CPU, or one more arrival), its counters are up to date again.
+    """
+    return {key for key, t in first.items()
+            if t.runnable and key in later
+            and (later[key].ran, later[key].arrivals) == (t.ran, t.arrivals)}
+
+
+class CpuSample(NamedTuple):
+    """The tree's CPU time and scheduler counters, and when they were read."""
+
+    at: float  # time.monotonic()
+    cpu: float  # seconds, all threads of the tree
+    tasks: Tasks
+    # threads still waiting for a CPU without that wait credited (see uncredited), and
+    # since when they are known to have been
+    waiting: frozenset[tuple[int, int]] = frozenset()
+    waiting_since: float = 0.0
+
+
+def cpu_sample(procs: Sequence[psutil.Process]) -> CpuSample:
+    tasks = scheduler_tasks(procs)
+    return CpuSample(time.monotonic(), cpu_seconds(procs), tasks)
+
+
+def settled_cpu_sample(procs: Callable[[], Sequence[psutil.Process]],
+                       within: float) -> CpuSample:
+    """A CPU sample taken once every thread runnable at the first look has run since, so
+    that no wait for a CPU is missing from it (see uncredited), or when ``within`` seconds
+    have passed: then it names the threads still waiting."""
+    first = last = cpu_sample(procs())
+    deadline = first.at + within
+    while (waiting := uncredited(first.tasks, last.tasks)) and time.monotonic() < deadline:
+        time.sleep(0.005)  # polling /proc: nothing tells when a thread gets a CPU
+        last = cpu_sample(procs())
+    return last._replace(waiting=frozenset(waiting), waiting_since=first.at)
+
+
+def preempted_wait(before: CpuSample, after: CpuSample) -> float:
     """Seconds the tree's threads spent waiting for a CPU after being preempted, between two
     samples: the CPU a thread wanted and a busy machine did not give it.
 
@@ -86,14 +144,20 @@ def preempted_wait(before: Tasks, after: Tasks) -> float:
     split in the ratio of its two kinds of switches.  A spinning loop never sleeps: all its
     wait counts, and with it the loop shows its whole core however loaded the machine.  A
     loop that sleeps between passes waits mostly after waking: next to nothing counts.
+    A thread that ``after`` found still waiting, uncredited, adds the time it is known to
+    have waited, split the same way.
     """
     total = 0.0
-    for key in before.keys() & after.keys():
-        wait0, vol0, invol0 = before[key]
-        wait1, vol1, invol1 = after[key]
-        switches = (vol1 - vol0) + (invol1 - invol0)
-        if switches > 0 and wait1 > wait0:
-            total += (wait1 - wait0) * (invol1 - invol0) / switches
+    for key in before.tasks.keys() & after.tasks.keys():
+        t0, t1 = before.tasks[key], after.tasks[key]
+        switches = (t1.voluntary - t0.voluntary) + (t1.involuntary - t0.involuntary)
+        if switches <= 0:
+            continue
+        share = (t1.involuntary - t0.involuntary) / switches
+        waited = max(0.0, t1.waited - t0.waited)
+        if key in after.waiting:
+            waited += after.at - after.waiting_since
+        total += waited * share
     return total
 
 

@@ -179,8 +179,10 @@ class Session:
     def cpu(self) -> float:
         return observe.cpu_seconds(self.server.tree())
 
-    def scheduler_tasks(self) -> observe.Tasks:
-        return observe.scheduler_tasks(self.server.tree())
+    def cpu_sample(self) -> observe.CpuSample:
+        """CPU time and scheduler counters, with every wait for a CPU credited (bounded by
+        the settle deadline)."""
+        return observe.settled_cpu_sample(self.server.tree, self.timing.settle)
 
     def rss(self) -> int:
         return observe.rss_bytes(self.server.tree())
