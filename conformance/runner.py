@@ -140,30 +140,41 @@ def _variant(clause: Clause, impl: Implementation, options: Options) -> Implemen
     return impl
 
 
+# _check_server's answers that are no verdict: start the server again, on another port.
+_PORT_TAKEN = "port taken"  # another process bound the port first
+_WINE_HUNG = "wine hung"  # under Wine: running, silent and not listening at the deadline
+
+
 def _check(clause: Clause, impl: Implementation, options: Options) -> tuple[Verdict, str]:
+    restarted_hung = False
     for _ in range(3):
         port = free_port()
         try:
-            verdict = _check_on(clause, impl, options, port)
+            outcome = _check_on(clause, impl, options, port, restart_hung=not restarted_hung)
         finally:
             release(port)
-        if verdict is not None:
-            return verdict
+        if isinstance(outcome, tuple):
+            return outcome
+        restarted_hung |= outcome == _WINE_HUNG
     return Verdict.ERROR, "three ports in a row were taken by other processes while the " \
                           "server started; is something binding ports 20000-32000?"
 
 
-def _check_on(clause: Clause, impl: Implementation, options: Options,
-              port: int) -> tuple[Verdict, str] | None:
-    """The verdict; None when the port was lost to another process (try another)."""
+def _check_on(clause: Clause, impl: Implementation, options: Options, port: int, *,
+              restart_hung: bool) -> tuple[Verdict, str] | str:
+    """The verdict, or why the server must be started again (_PORT_TAKEN, _WINE_HUNG)."""
     with tempfile.TemporaryDirectory(prefix="ioconform-trace-") as folder:
         trace_to = os.path.join(folder, "strace.txt") if clause.traced else None
         return _check_server(clause, ServerProcess(impl, port, trace_to, policy=options.sandbox),
-                              options)
+                              options, restart_hung=restart_hung)
 
 
-def _check_server(clause: Clause, server: ServerProcess,
-                  options: Options) -> tuple[Verdict, str] | None:
+def _silent(server: ServerProcess) -> bool:
+    return all(cap is None or cap.total == 0 for cap in (server.stdout, server.stderr))
+
+
+def _check_server(clause: Clause, server: ServerProcess, options: Options, *,
+                  restart_hung: bool = False) -> tuple[Verdict, str] | str:
     port = server.port
     try:
         server.start()
@@ -175,7 +186,8 @@ def _check_server(clause: Clause, server: ServerProcess,
             "  hint:     check that the command runs by hand from the manifest's folder "
             "(executable bit, #! line, built for this platform)"))
     timing = options.timing
-    if wine.runs_under_wine(server.impl.platforms):
+    under_wine = wine.runs_under_wine(server.impl.platforms)
+    if under_wine:
         # Wine boots its services (wineboot, services.exe, winedevice.exe) beside the first
         # program of a prefix, and a Windows CPython then imports from a slow emulated
         # disk: on a busy 2-core CI machine that took more than 10 s.
@@ -184,7 +196,14 @@ def _check_server(clause: Clause, server: ServerProcess,
     try:
         if not server.wait_listening(timing.startup):
             if not server.alive() and taken_by_another(port):
-                return None  # another process bound our port first: not the server's fault
+                return _PORT_TAKEN  # not the server's fault
+            if under_wine and server.alive() and _silent(server):
+                # Wine's own start-up can hang on a busy machine: a Winsock program that
+                # listens in a second elsewhere, run and silent for the whole deadline
+                # (seen twice in one CI run).  Once more, on a new port; then it's a verdict.
+                if restart_hung:
+                    return _WINE_HUNG
+                raise _not_listening(server, timing.startup, started_twice=True)
             raise _not_listening(server, timing.startup)
         return Verdict.PASS, clause.check(session) or ""
     except Failed as f:
@@ -213,7 +232,7 @@ def _declared(clause: Clause, impl: Implementation, options: Options,
     return v, detail
 
 
-def _not_listening(server: ServerProcess, timeout: float) -> Failed:
+def _not_listening(server: ServerProcess, timeout: float, started_twice: bool = False) -> Failed:
     code = server.returncode()
     if code is not None:
         actual = f"the server {describe_exit(code)} before listening"
@@ -225,7 +244,10 @@ def _not_listening(server: ServerProcess, timeout: float) -> Failed:
             actual = f"nothing is listening on port {server.port} after {timeout:g} s"
     return Failed(f"the server did not start listening on port {server.port}",
                   expected=f"a socket listening on 127.0.0.1:{server.port} within {timeout:g} s",
-                  actual=actual, details=(f"command: {' '.join(server.argv)}",),
+                  actual=actual, details=(f"command: {' '.join(server.argv)}",
+                                          *(["started twice under Wine: silent and not "
+                                             "listening both times"] if started_twice
+                                            else [])),
                   hint="""pass the port on the command line ({port} in the manifest's command)
                   and check that socket(), bind() and listen() succeed""")
 

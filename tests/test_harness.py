@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from conformance.clause import REGISTRY, Verdict
-from conformance.harness import observe, ports
+from conformance.harness import observe, ports, wine
 from conformance.harness.output import Capture
 from conformance.harness.ports import free_port
 from conformance.harness.process import ServerProcess
@@ -334,6 +334,45 @@ def test_start_1_reports_a_server_that_exits_or_cannot_start(tmp_path: Path) -> 
     result = run(REGISTRY["START-1"], missing, Options())
     assert result.verdict is Verdict.SKIP
     assert "cannot find the program './missing'" in result.detail
+
+
+_HANGS_FIRST = """\
+import socket, sys, time
+from pathlib import Path
+starts = Path(sys.argv[2])
+starts.write_text(starts.read_text() + "x" if starts.exists() else "x")
+if len(starts.read_text()) <= int(sys.argv[3]):
+    time.sleep(60)  # hung, silent: as Wine's start-up under load
+s = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+while True:
+    c, _ = s.accept()
+    with c:
+        while data := c.recv(4096):
+            c.sendall(data)
+"""
+
+
+@pytest.mark.parametrize("hangs", [1, 2])
+def test_a_program_hung_silent_under_wine_is_started_once_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hangs: int,
+) -> None:
+    (tmp_path / "server.py").write_text(_HANGS_FIRST)
+    starts = tmp_path / "starts"
+    impl = from_command("blocking", "echo", [sys.executable, str(tmp_path / "server.py"),
+                                             "{port}", str(starts), str(hangs)])
+    monkeypatch.setattr(wine, "runs_under_wine", lambda platforms: True)
+    result = run(REGISTRY["START-1"], impl, Options(timing=Timing(startup=0.5)))
+    assert starts.read_text() == "xx"  # once more, and only once
+    if hangs == 1:
+        assert result.verdict is Verdict.PASS, result.detail
+    else:
+        assert result.verdict is Verdict.FAIL
+        assert "started twice under Wine: silent and not listening both times" in result.detail
+
+    monkeypatch.setattr(wine, "runs_under_wine", lambda platforms: False)
+    starts.unlink()
+    result = run(REGISTRY["START-1"], impl, Options(timing=Timing(startup=0.5)))
+    assert result.verdict is Verdict.FAIL and starts.read_text() == "x"  # natively: no retry
 
 
 def test_stop_1_fails_a_server_that_ignores_sigterm_and_leaves_nothing(
