@@ -107,6 +107,9 @@ class Clause:
     check: Callable[[Session], str | None] = field(compare=False, repr=False)
     traced: bool = False  # runs the server under the syscall tracer (Linux, strace)
     sanitized: bool = False  # with --sanitize, runs the ASan/UBSan build of the server
+    # Where the model's own documentation makes the failure a defect (MUST), or why the
+    # clause is quality beyond it (SHOULD): a man page section, POSIX, the Winsock docs.
+    source: str = ""
 
     @property
     def family(self) -> str:
@@ -122,7 +125,7 @@ REGISTRY: dict[str, Clause] = {}
 
 def clause(
     id: str, level: Level, requirement: str, *, applies: Applies = Applies(), hint: str,
-    traced: bool = False, sanitized: bool = False,
+    traced: bool = False, sanitized: bool = False, source: str = "",
 ) -> Callable[[Callable[[Session], str | None]], Callable[[Session], str | None]]:
     """Declare a clause; the decorated function is its check."""
     m = _ID.match(id)
@@ -135,7 +138,8 @@ def clause(
 
     def register(check: Callable[[Session], str | None]) -> Callable[[Session], str | None]:
         REGISTRY[id] = Clause(id, level, " ".join(requirement.split()), applies,
-                              " ".join(hint.split()), check, traced, sanitized)
+                              " ".join(hint.split()), check, traced, sanitized,
+                              " ".join(source.split()))
         return check
 
     return register
