@@ -43,6 +43,7 @@ Schema (every table and key is optional)::
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -134,10 +135,25 @@ def _points(source: str, raw: Mapping[str, Any]) -> dict[str, float]:
         if key not in known:
             raise _fail(source, f"points.{key}", "not a clause ID, family, level (MUST, "
                         "SHOULD) or 'default'")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise _fail(source, f"points.{key}", "must be a number of points, 0 or more")
+        # NaN slips past `value < 0` and would reach every score; inf is no score either.
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or value < 0):
+            raise _fail(source, f"points.{key}", f"must be a finite number of points, 0 or "
+                        f"more, not {value!r}")
         out[key] = float(value)
     return out
+
+
+def _hidden(source: str, selected: tuple[str, ...], hidden: tuple[str, ...]) -> None:
+    """Every hidden entry must name a clause the course grades: one that is not graded
+    would be dropped without a word, and the instructor would believe it hidden."""
+    if not selected:
+        return  # the whole contract is graded
+    graded = [c for c in REGISTRY.values() if c.id in selected or c.family in selected]
+    for entry in hidden:
+        if not any(entry in (c.id, c.family) for c in graded):
+            raise _fail(source, "course.hidden", f"{entry!r} is not among the clauses the "
+                        "course grades (course.clauses): add it there or leave it out")
 
 
 def _limits(source: str, raw: Mapping[str, Any]) -> dict[str, int]:
@@ -169,13 +185,15 @@ def parse(data: Mapping[str, Any], *, source: str) -> Course:
                         "command": "server {port}", **submission}, source=source, base=Path())
     except manifest.ManifestError as e:
         raise CourseError(str(e).replace("key '", "key 'submission.", 1)) from None
+    clauses = _ids(source, "course.clauses", course.get("clauses", []))
+    hidden = _ids(source, "course.hidden", course.get("hidden", []))
+    _hidden(source, clauses, hidden)
     mode = data.get("sandbox", {}).get("mode", "require")
     if mode not in SANDBOX_MODES:
         raise _fail(source, "sandbox.mode", f"{mode!r} is not one of {', '.join(SANDBOX_MODES)}")
     return Course(
         name=name, source=source, seed=seed,
-        clauses=_ids(source, "course.clauses", course.get("clauses", [])),
-        hidden=frozenset(_ids(source, "course.hidden", course.get("hidden", []))),
+        clauses=clauses, hidden=frozenset(hidden),
         strict=_bool(source, "course.strict", course.get("strict", False)),
         sanitize=_bool(source, "course.sanitize", course.get("sanitize", False)),
         submission=submission,

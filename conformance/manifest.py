@@ -113,6 +113,15 @@ def _command(source: str, raw: Any) -> tuple[str, ...]:
     return tuple(parts)
 
 
+def _unknown_clauses(ids: Sequence[str]) -> list[str]:
+    """The IDs among ``ids`` that name no clause of the contract."""
+    # Imported here: the clauses import the harness, which imports this module.
+    import conformance.clauses  # noqa: F401  (registers the clauses)
+    from conformance.clause import REGISTRY
+
+    return [i for i in ids if i not in REGISTRY]
+
+
 def parse(data: Mapping[str, Any], *, source: str, base: Path) -> Implementation:
     """Validate one manifest table; ``base`` is the folder relative paths start from."""
     unknown = sorted(set(data) - _KEYS)
@@ -145,6 +154,9 @@ def parse(data: Mapping[str, Any], *, source: str, base: Path) -> Implementation
         for k, v in xfail.items()
     ):
         raise _fail(source, "xfail", "must be a table of CLAUSE-ID = \"reason\" entries")
+    if unknown := _unknown_clauses(list(xfail)):
+        raise _fail(source, f"xfail.{unknown[0]}", "no such clause: a limitation declared "
+                    "for it would excuse nothing (`ioconform list clauses` shows the IDs)")
     must_fail, may_fail = data.get("must_fail", []), data.get("may_fail", [])
     for key, ids in (("must_fail", must_fail), ("may_fail", may_fail)):
         if not isinstance(ids, list) or not all(

@@ -43,6 +43,12 @@ def test_hidden_by_clause_or_family() -> None:
     ("[course]\nstrict = 'yes'\n", "course.strict"),
     ("[points]\nECHOO = 1\n", "points.ECHOO"),
     ("[points]\nECHO = -1\n", "points.ECHO"),
+    ("[points]\ndefault = nan\n", "points.default"),
+    ("[points]\ndefault = inf\n", "points.default"),
+    ("[points]\nECHO = -inf\n", "points.ECHO"),
+    ("[course]\nclauses = ['ECHO-2']\nhidden = ['ROBUST-2']\n", "course.hidden"),
+    ("[course]\nclauses = ['ECHO-2', 'ROBUST-2']\nhidden = ['ROBUST-2', 'ET']\n",
+     "course.hidden"),
     ("[limits]\ncpu = 1.5\n", "limits.cpu"),
     ("[limits]\ncpus = 1\n", "limits.cpus"),
     ("[sandbox]\nmode = 'maybe'\n", "sandbox.mode"),
@@ -53,6 +59,29 @@ def test_hidden_by_clause_or_family() -> None:
 def test_course_errors_name_the_key(text: str, key: str, tmp_path: Path) -> None:
     with pytest.raises(CourseError, match=re.escape(f"key '{key}'")):
         _course(text, tmp_path)
+
+
+def test_hidden_may_name_a_graded_clause_or_a_family_with_one_graded() -> None:
+    course = parse({"course": {"clauses": ["ROBUST-2", "ECHO"], "hidden": ["ROBUST",
+                                                                         "ECHO-3"]}},
+                   source="c")
+    assert course.is_hidden(REGISTRY["ROBUST-2"]) and course.is_hidden(REGISTRY["ECHO-3"])
+    assert not course.is_hidden(REGISTRY["ECHO-1"])
+
+
+@pytest.mark.parametrize("text", ["[points]\ndefault = nan\n",
+                                  "[course]\nclauses = ['ECHO']\nhidden = ['ET-1']\n"])
+def test_a_refused_course_is_a_usage_error_naming_file_and_key(text: str,
+                                                               tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]
+                                                               ) -> None:
+    from conformance.cli import main
+
+    path = tmp_path / "course.toml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["grade", "--course", str(path), str(tmp_path), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "key '" in err
 
 
 def test_course_file_errors(tmp_path: Path) -> None:

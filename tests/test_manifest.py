@@ -104,6 +104,7 @@ def test_cwd_is_relative_to_the_manifest(manifest: Write) -> None:
         ('[xfail]\n"echo-1" = "lower case"\n', "", "xfail", "must be a table"),
         ('[xfail]\n"ECHO-1" = ""\n', "", "xfail", "must be a table"),
         ('[xfail]\n"ECHO-1" = 1\n', "", "xfail", "must be a table"),
+        ('[xfail]\n"ECHO-99" = "no such clause"\n', "", "xfail.ECHO-99", "no such clause"),
         ('must_fail = "ET-1"\n', "", "must_fail", "must be a list of clause IDs"),
         ('must_fail = ["ET1"]\n', "", "must_fail", "must be a list of clause IDs"),
     ],
