@@ -6,6 +6,14 @@ sockets by their port and needs no owner; and under Wine the owner lookup scans 
 process's descriptors for every socket: with the 2,000 TIME_WAIT sockets a churn clause
 leaves behind, one read took 1.7 s instead of 0.06 s, and polled every few milliseconds
 it slowed the whole run (and the wineserver every server depends on) several times over.
+
+The table keeps changing while it is read, and both Windows and Wine say so with an
+error rather than a short table: ERROR_INSUFFICIENT_BUFFER when it outgrew the buffer,
+and under Wine ERROR_OUTOFMEMORY when it grew during each of Wine's own five tries (see
+``transient``).  Such a read is made again, with a larger buffer and a growing pause;
+if the table still cannot be read, psutil's read (the slow one above, through another
+call) is tried before giving up with ``TableUnreadable``.  Never an empty table instead:
+"no socket on the port" is a verdict (a server that closed its clients' sockets).
 """
 
 from __future__ import annotations
@@ -13,10 +21,19 @@ from __future__ import annotations
 import ctypes
 import socket
 import sys
+import time
 from ctypes import wintypes
+
+import psutil
+
+from conformance.harness import transient
 
 # MIB_TCP_STATE values (tcpmib.h) -> psutil's names, for the states observe.py keeps.
 _STATES = {2: "LISTEN", 5: "ESTABLISHED", 8: "CLOSE_WAIT"}
+
+
+class TableUnreadable(OSError):
+    """Neither GetTcpTable nor psutil could read the TCP table within their tries."""
 
 
 class _Row4(ctypes.Structure):  # MIB_TCPROW
@@ -35,6 +52,18 @@ class _Row6(ctypes.Structure):  # MIB_TCP6ROW
 def sockets_on(port: int) -> list[tuple[int, int, str]]:
     """(port, remote port or 0, state) of the IPv4 and IPv6 sockets on local ``port``
     in the LISTEN, ESTABLISHED or CLOSE_WAIT state."""
+    try:
+        return _from_iphlpapi(port)
+    except OSError as e:
+        first = e
+    try:
+        return transient.retried(lambda: _from_psutil(port))
+    except (OSError, psutil.Error) as e:
+        raise TableUnreadable(f"the TCP table could not be read: {first}; nor by psutil: "
+                              f"{type(e).__name__}: {e}") from e
+
+
+def _from_iphlpapi(port: int) -> list[tuple[int, int, str]]:
     out = []
     for name, row in (("GetTcpTable", _Row4), ("GetTcp6Table", _Row6)):
         for r in _rows(name, row):
@@ -44,24 +73,33 @@ def sockets_on(port: int) -> list[tuple[int, int, str]]:
     return out
 
 
-# GetTcpTable's answer when the buffer is too small; it then writes the size it needs.
+def _from_psutil(port: int) -> list[tuple[int, int, str]]:
+    held = set(_STATES.values())
+    return [(port, c.raddr.port if c.raddr else 0, c.status)
+            for c in psutil.net_connections(kind="tcp")
+            if c.laddr and c.laddr.port == port and c.status in held]
+
+
+# The answer when the buffer is too small; the call then writes the size it needs.
 _ERROR_INSUFFICIENT_BUFFER = 122
 # Answers that mean an empty table: no IPv6 stack (ERROR_NOT_SUPPORTED), no rows
 # (ERROR_NO_DATA, ERROR_NOT_FOUND).
 _EMPTY = {50, 232, 1168}
+_TRIES = 10  # reads of one table; with the pauses, under a second and a half in all
 
 
 def _rows(function: str, row: type[ctypes.Structure]) -> list[ctypes.Structure]:
     if sys.platform != "win32":
         raise OSError("iphlpapi exists on Windows only")
     get = getattr(ctypes.windll.iphlpapi, function)
-    need = 0
+    need, size_offered, pause = 0, 4096, 0.005
     # The table grows between the size query and the read while other programs churn
     # connections (beside a whole-contract run, thousands a second): a buffer of exactly
     # the size asked for was too small four times running, and the server's sockets read
-    # as none.  Twice the size asked for, and an error rather than an empty table.
-    for _ in range(8):
-        buf = ctypes.create_string_buffer(max(2 * need, 4096))
+    # as none.  So twice the size asked for, and never less than the last offer.
+    for _ in range(_TRIES):
+        size_offered = max(2 * need, size_offered)
+        buf = ctypes.create_string_buffer(size_offered)
         size = wintypes.DWORD(len(buf))
         err = get(buf, ctypes.byref(size), False)
         if err == 0:
@@ -72,7 +110,14 @@ def _rows(function: str, row: type[ctypes.Structure]) -> list[ctypes.Structure]:
             return list(table)
         if err in _EMPTY:
             return []
-        if err != _ERROR_INSUFFICIENT_BUFFER:
+        if err == _ERROR_INSUFFICIENT_BUFFER:
+            need = size.value
+            continue  # at once: the larger buffer is the remedy
+        if err not in transient.WINERRORS:
             raise ctypes.WinError(err)
-        need = size.value
-    raise OSError(f"{function}: the TCP table grew faster than it could be read")
+        # Out of memory, busy: Wine's NSI re-read a growing table five times already.
+        # Let the churn move on, and offer more room as well.
+        time.sleep(pause)  # the condition passes with time; nothing signals when
+        pause, size_offered = min(2 * pause, 0.25), 2 * size_offered
+    raise OSError(f"{function}: the TCP table changed faster than it could be read "
+                  f"({_TRIES} tries; the last answer: {ctypes.WinError(err)})")
