@@ -255,6 +255,23 @@ class Trace:
                     out[key] = int(fd.group(1))
         return out
 
+    def registration(self, fd: int, before: int | None = None) -> Call | None:
+        """The epoll_ctl ADD/MOD that last set ``fd``'s events before call ``before``
+        (the whole trace when None); None when it was never registered or was deleted."""
+        last: Call | None = None
+        for c in self.named(["epoll_ctl"]):
+            if before is not None and c.index >= before:
+                break
+            args = c.arglist
+            if len(args) >= 3 and re.match(rf"{fd}\b", args[2]):
+                last = None if "EPOLL_CTL_DEL" in args[1] else c
+        return last
+
+    def edge_registered(self, fd: int, before: int | None = None) -> bool | None:
+        """Was ``fd`` registered with EPOLLET?  None: no epoll registration seen."""
+        reg = self.registration(fd, before)
+        return None if reg is None else "EPOLLET" in reg.args
+
     def readable(self, wait: Call, data: dict[str, int] | None = None) -> set[int]:
         """The descriptors a completed wait reported readable (or hung up)."""
         if wait.mechanism == "select":

@@ -37,6 +37,10 @@ def test_clause_record_is_complete(c: clause_module.Clause) -> None:
     assert c.hint.strip() and c.hint == " ".join(c.hint.split())
     assert callable(c.check)
     assert any(c.applies(m, s) for m in MODELS.values() for s in SERVICES), "applies to nothing"
+    # The level rule: every clause cites the documentation it rests on (a man page with its
+    # section, an RFC, POSIX, ISO C or the Winsock docs); a SHOULD says why it is quality.
+    assert re.search(r"\w\(\d\)|RFC \d+|POSIX|ISO C|Winsock", c.source), c.source
+    assert c.level is Level.MUST or "quality" in c.source, "a SHOULD says why it is one"
 
 
 def test_every_family_has_a_clause() -> None:

@@ -8,6 +8,7 @@ short, plus the forms strace uses when threads interleave.
 from __future__ import annotations
 
 from conformance.clauses.model import EVIDENCE
+from conformance.clauses.triggering import accept_stopped_short, renotified
 from conformance.syscalls import Call, Signal, Trace, parse
 
 PORT = 27001
@@ -131,3 +132,45 @@ def test_model_evidence_tables() -> None:
     assert not EVIDENCE["epoll-lt"].uses(epoll)  # registered with EPOLLET
     threads = Trace(parse(THREADS), PORT)
     assert EVIDENCE["threaded"].uses(threads)
+
+
+def test_registration_follows_add_mod_and_del() -> None:
+    t = Trace(parse(EPOLL_ET), PORT)
+    assert t.edge_registered(3) is True and t.edge_registered(4) is True
+    assert t.edge_registered(9) is None  # never registered
+    level = EPOLL_ET.replace("EPOLLIN|EPOLLET, data={u32=3", "EPOLLIN, data={u32=3")
+    assert Trace(parse(level), PORT).edge_registered(3) is False
+    dropped = EPOLL_ET + (f"8490  epoll_ctl(5<anon_inode:[eventpoll]>, EPOLL_CTL_DEL, {C1}, "
+                          "NULL) = 0\n")
+    assert Trace(parse(dropped), PORT).edge_registered(4) is None
+    first_wait = Trace(parse(EPOLL_ET), PORT).waits("epoll")[0]
+    assert Trace(parse(EPOLL_ET), PORT).edge_registered(4, first_wait.index) is None
+
+
+def _accept_once(listener_events: str) -> Trace:
+    ep = "5<anon_inode:[eventpoll]>"
+    wait = f"8490  epoll_wait({ep}, [{{events=EPOLLIN, data={{u32=3, u64=3}}}}], 1023, -1) = 1\n"
+    return Trace(parse(
+        f"8490  epoll_ctl({ep}, EPOLL_CTL_ADD, {LISTENER}, {{events={listener_events}, "
+        "data={u32=3, u64=3}}) = 0\n"
+        + wait + f"8490  accept4({LISTENER}, NULL, NULL, SOCK_NONBLOCK) = {C1}\n"
+        + wait + f"8490  accept4({LISTENER}, NULL, NULL, SOCK_NONBLOCK) = -1 EAGAIN (x)\n"
+        + wait), PORT)
+
+
+def test_et4_judges_the_listeners_own_registration() -> None:
+    """One accept() per report is a defect only on a listener registered with EPOLLET."""
+    short = accept_stopped_short(_accept_once("EPOLLIN|EPOLLET"))
+    assert short is not None and short[1].name == "accept4" and short[1].ret is not None
+    assert accept_stopped_short(_accept_once("EPOLLIN")) is None
+    assert accept_stopped_short(Trace(parse(EPOLL_ET), PORT)) is None  # drained to EAGAIN
+
+
+def test_lt2_sees_renotification_after_a_full_read_only() -> None:
+    """SELECT: reported, one full 255-byte read, reported again.  EPOLL_ET drains (a
+    second read before the next wait), so it shows none."""
+    seen = renotified(Trace(parse(SELECT), PORT))
+    assert seen is not None and [c.name for c in seen] == ["pselect6", "recvfrom", "pselect6"]
+    assert renotified(Trace(parse(EPOLL_ET), PORT)) is None
+    short_read = SELECT.replace('""..., 255, 0, NULL, NULL) = 255', '""..., 255, 0, NULL, NULL) = 90')
+    assert renotified(Trace(parse(short_read), PORT)) is None  # nothing was left behind

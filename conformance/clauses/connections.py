@@ -51,7 +51,9 @@ def _fresh_client_served(s: Session) -> None:
 @clause("DISCONNECT-1", Level.MUST, """
     When a client closes the connection (FIN), the server closes its side promptly.""",
     hint="""recv() returning 0 means the peer closed: close() the socket (and remove it from
-    your fd_set / pollfd array / epoll set) right away""")
+    your fd_set / pollfd array / epoll set) right away""",
+    source="""recv(2): returns 0 'when the peer has performed an orderly shutdown'; close(2);
+    tcp(7) CLOSE_WAIT""")
 def disconnect_fin(s: Session) -> None:
     clients = s.connect(3)
     work = [(c, s.payload(c.conn, 64)) for c in clients]
@@ -67,7 +69,9 @@ def disconnect_fin(s: Session) -> None:
     A client that resets the connection (RST) in the middle of a transfer does not crash or
     stall the server, and its socket is closed.""",
     hint="""recv() and send() fail with ECONNRESET or EPIPE after a reset: treat any error
-    like EOF (close the socket), and ignore SIGPIPE""")
+    like EOF (close the socket), and ignore SIGPIPE""",
+    source="""recv(2), send(2) ERRORS: ECONNRESET, EPIPE; send(2): EPIPE raises SIGPIPE unless
+    MSG_NOSIGNAL""")
 def disconnect_rst(s: Session) -> None:
     _churn_mixed(s, 1)  # let lazily created descriptors (epoll fd, log files) appear first
     baseline = _settled(s, "fds")
@@ -94,7 +98,9 @@ def disconnect_rst(s: Session) -> None:
     A client that half-closes (shutdown SHUT_WR) after sending still gets the rest of the
     service -- the whole echo, for an echo server -- and then EOF.""",
     hint="""recv() returning 0 only means the client will send no more: first send what you
-    still owe it, then close()""")
+    still owe it, then close()""",
+    source="""shutdown(2): SHUT_WR disallows further transmissions by the peer only; RFC 9293
+    §3.6 (half-close)""")
 def disconnect_half_close(s: Session) -> None:
     c = s.connect_one()
     data = s.payload(0, 32 << 10)
@@ -118,7 +124,9 @@ def disconnect_half_close(s: Session) -> None:
     all served -- more clients than any fixed-size table could hold.  Concurrent models get
     them in waves of 8 at a time, sequential ones one by one.""",
     hint="""free a client's slot (fd_set bit, pollfd entry, array cell) when it leaves, so
-    the table never fills up; and close the socket, or the fd limit is reached""")
+    the table never fills up; and close the socket, or the fd limit is reached""",
+    source="""close(2); select(2) FD_CLR, poll(2), epoll_ctl(2) EPOLL_CTL_DEL: a slot that is
+    never freed loses every later client""")
 def disconnect_churn(s: Session) -> None:
     wave = 8 if s.model.concurrency is Concurrency.CONCURRENT else 1
     printed: list[tuple[Client, bytes]] = []
@@ -181,7 +189,8 @@ def _churn_mixed(s: Session, n: int) -> None:
     After 150 clients have come and gone (by FIN, RST and half-close), the server's open file
     descriptors (handles on Windows) return to their count with no client connected.""",
     hint="""every accept() needs exactly one close(), on every path: EOF, errors, resets and
-    refused connections""")
+    refused connections""",
+    source="close(2); getrlimit(2) RLIMIT_NOFILE: leaked descriptors end in EMFILE")
 def leak_fds(s: Session) -> None:
     _churn_mixed(s, 3)  # let lazily created descriptors (epoll fd, log files) appear first
     baseline = _settled(s, "fds")
@@ -209,7 +218,9 @@ def _settled(s: Session, measure: str) -> int:
     After 150 clients have come and gone, the server's thread count returns to its count
     with no client connected.""",
     hint="""a thread per connection must end when its client leaves (return from the thread
-    function); and do not start threads anywhere else per client""")
+    function); and do not start threads anywhere else per client""",
+    source="""pthread_create(3): 'either pthread_join(3) or pthread_detach(3) should be called
+    for each thread'; a thread per connection ends with it""")
 def leak_threads(s: Session) -> None:
     _churn_mixed(s, 3)
     baseline = _settled(s, "threads")

@@ -16,7 +16,8 @@ from conformance.models import Concurrency
     The server listens on the TCP port given in its command line ({port}) within the startup
     deadline and accepts a connection there.""",
     hint="""read the port from argv (or the IOCONFORM_PORT environment variable) instead of a
-    fixed 3000/8000, and check the return values of socket(), bind() and listen()""")
+    fixed 3000/8000, and check the return values of socket(), bind() and listen()""",
+    source="listen(2), accept(2): a server that never listens on its port serves no client")
 def start_listens(s: Session) -> None:
     # The runner has already waited for LISTEN; a connection proves accept() is reachable.
     c = s.connect_one()
@@ -58,7 +59,8 @@ def _stop(s: Session, sig: signal.Signals, how: str) -> None:
 @clause("STOP-1", Level.MUST, """
     On SIGTERM the server exits within the stop deadline, and its clients' connections are
     closed.""",
-    hint="keep SIGTERM's default action, or handle it by leaving the loop and closing sockets")
+    hint="keep SIGTERM's default action, or handle it by leaving the loop and closing sockets",
+    source="signal(7): SIGTERM's default action is to terminate the process; close(2)")
 def stop_sigterm(s: Session) -> None:
     _stop(s, signal.SIGTERM, "what `kill PID` and service managers send")
 
@@ -66,7 +68,8 @@ def stop_sigterm(s: Session) -> None:
 @clause("STOP-2", Level.MUST, """
     On SIGINT (Ctrl-C) the server exits within the stop deadline, and its clients'
     connections are closed.""",
-    hint="keep SIGINT's default action, or handle it by leaving the loop and closing sockets")
+    hint="keep SIGINT's default action, or handle it by leaving the loop and closing sockets",
+    source="signal(7): SIGINT's default action is to terminate the process; close(2)")
 def stop_sigint(s: Session) -> None:
     _stop(s, signal.SIGINT, "what Ctrl-C sends")
 
@@ -75,7 +78,9 @@ def stop_sigint(s: Session) -> None:
     After the server stopped with clients still connected, a new instance can listen on the
     same port immediately (SO_REUSEADDR), without waiting for TIME_WAIT to expire.""",
     hint="""set SO_REUSEADDR on the listening socket before bind(); without it the
-    connections the old server closed block the port for a minute or more""")
+    connections the old server closed block the port for a minute or more""",
+    source="""socket(7) SO_REUSEADDR; tcp(7) TIME_WAIT (quality: a restart is not a defect of
+    the model)""")
 def stop_port_reusable(s: Session) -> None:
     _connected_and_served(s)
     s.server.signal(signal.SIGTERM)

@@ -140,7 +140,9 @@ def _traced_exchange(s: Session) -> Trace:
     blocking recv() on sockets never made non-blocking for blocking).""",
     traced=True,
     hint="""the server must really be written in the model it claims: see the evidence the
-    check looked for""")
+    check looked for""",
+    source="""select(2), poll(2), epoll(7), fcntl(2) F_SETOWN/O_ASYNC, io_uring(7), recv(2):
+    the mechanism the assignment claims""")
 def model_used(s: Session) -> str:
     ev = EVIDENCE.get(s.model.name)
     if ev is None:
@@ -151,9 +153,23 @@ def model_used(s: Session) -> str:
                      expected="accept()/accept4() returning client sockets",
                      actual=f"{len(t.calls)} traced calls, none of them an accept")
     proof = ev.uses(t)
-    nonblocking = t.nonblocking_calls()
-    if (ev.nonblocking and not nonblocking) or (ev.nonblocking is False and nonblocking):
-        proof = []
+    # recv(..., MSG_DONTWAIT) fails with EAGAIN on a blocking socket too: as good as
+    # O_NONBLOCK for reading until EAGAIN.
+    nonblocking = t.nonblocking_calls() + [c for c in t.on_clients(READS)
+                                           if "MSG_DONTWAIT" in c.args]
+    if proof and ev.nonblocking and not nonblocking:
+        raise Failed(f"the server uses {s.model.name}'s mechanism, but its sockets are never "
+                     "made non-blocking",
+                     expected="O_NONBLOCK (fcntl), SOCK_NONBLOCK (accept4), FIONBIO (ioctl) "
+                              "or MSG_DONTWAIT on the client sockets",
+                     actual="every read is on a blocking socket: the read that should fail "
+                            "with EAGAIN blocks the whole server instead",
+                     details=quote(proof, 2), hint=ev.hint)
+    if proof and ev.nonblocking is False and nonblocking:
+        raise Failed(f"the {s.model.name} model's sockets are made non-blocking",
+                     expected=ev.describe,
+                     actual=f"{len(nonblocking)} call(s) setting non-blocking mode",
+                     details=quote(nonblocking, 2), hint=ev.hint)
     if not proof:
         seen = sorted({c.name for c in t.calls if c.fds} - {"close", "setsockopt"})
         raise Failed(f"no evidence that the server uses {s.model.name}",
@@ -168,7 +184,9 @@ def model_used(s: Session) -> str:
     select/poll/epoll/io_uring waits for models that do not declare them, and client
     sockets never made non-blocking in the blocking and threaded models.""",
     traced=True,
-    hint="""use one I/O model for the client sockets: the one the assignment asks for""")
+    hint="""use one I/O model for the client sockets: the one the assignment asks for""",
+    source="""select(2), poll(2), epoll(7), io_uring(7), fcntl(2) O_NONBLOCK: one model's
+    mechanism for the client sockets""")
 def model_exclusive(s: Session) -> None:
     ev = EVIDENCE[s.model.name]
     t = _traced_exchange(s)
@@ -198,7 +216,8 @@ def model_exclusive(s: Session) -> None:
     thread (counted by psutil, no tracer needed).""",
     applies=Applies(models=frozenset(n for n, m in MODELS.items() if m.single_threaded)),
     hint="""this model multiplexes clients in one thread: do not start threads or a
-    thread pool for them""")
+    thread pool for them""",
+    source="select(2), poll(2), epoll(7): one thread multiplexes every connection")
 def model_single_thread(s: Session) -> None:
     before = s.threads()
     clients = s.connect(10)
@@ -217,7 +236,8 @@ def model_single_thread(s: Session) -> None:
     The threaded model serves each connection on a thread of its own: ten concurrent
     clients run on at least ten more threads than an idle server.""",
     applies=Applies(models=frozenset({"threaded"})),
-    hint="start a thread for each accepted connection (and let it end when the client leaves)")
+    hint="start a thread for each accepted connection (and let it end when the client leaves)",
+    source="pthread_create(3): one thread per connection")
 def model_thread_per_connection(s: Session) -> None:
     before = s.threads()
     clients = s.connect(10)

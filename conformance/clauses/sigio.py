@@ -21,7 +21,9 @@ SIGIO_MODELS = Applies(models=frozenset({"sigio"}))
     raise as little as one SIGIO, and all five messages are still served.""",
     applies=SIGIO_MODELS,
     hint="""on every SIGIO, visit every connection (and the listening socket) and read each
-    until EAGAIN: one signal may stand for many ready descriptors""")
+    until EAGAIN: one signal may stand for many ready descriptors""",
+    source="""fcntl(2) F_SETOWN/O_ASYNC, signal(7): standard signals are not queued; one SIGIO
+    may stand for many events""")
 def sigio_coalesced(s: Session) -> None:
     clients = s.connect(5)
     warm = [(c, s.payload(c.conn, 8, "warm")) for c in clients]
@@ -48,7 +50,9 @@ def sigio_coalesced(s: Session) -> None:
     stays in place).""",
     applies=SIGIO_MODELS,
     hint="""set F_SETOWN and O_ASYNC on each accepted socket once, and keep them; drain all
-    descriptors on every signal""")
+    descriptors on every signal""",
+    source="""fcntl(2): F_SETOWN and O_ASYNC are set per open file description and not
+    inherited by accept(2)'s socket""")
 def sigio_simultaneous(s: Session) -> None:
     clients = s.connect(10)
     work = [(c, s.payload(c.conn, 8 << 10, "simul")) for c in clients]
