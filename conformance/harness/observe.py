@@ -2,7 +2,9 @@
 
 Every figure is summed over the server's whole process tree, so a server started through
 a shell script or one that forks is measured as a whole.  A process that vanishes while
-it is being measured simply stops counting.
+it is being measured simply stops counting.  A read that Windows answers with "try
+again" is made again (``transient``): dropped, the process would stop counting too, and
+a count that drops and comes back reads as a leak.
 """
 
 from __future__ import annotations
@@ -12,46 +14,53 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import psutil
+
+from conformance.harness import transient
+
+T = TypeVar("T")
 
 
 def _each(procs: Iterable[psutil.Process]) -> Iterable[psutil.Process]:
     for p in procs:
-        if p.is_running():
+        if _read(p, lambda q: q.is_running(), False):
             yield p
+
+
+def _read(p: psutil.Process, read: Callable[[psutil.Process], T], gone: T) -> T:
+    """``read(p)``, or ``gone`` for a process that vanished or may not be read.  Windows
+    can answer "try again" (psutil passes it on as a plain OSError): such a read is made
+    again, a bounded number of times (see ``transient``)."""
+    try:
+        return transient.retried(lambda: read(p))
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        return gone
+
+
+def _fds(p: psutil.Process) -> int:
+    if sys.platform == "win32":
+        return p.num_handles()
+    return p.num_fds()
 
 
 def open_fds(procs: Iterable[psutil.Process]) -> int:
     """Open file descriptors (POSIX) or handles (Windows)."""
-    total = 0
-    for p in _each(procs):
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-            if sys.platform == "win32":
-                total += p.num_handles()
-            else:
-                total += p.num_fds()
-    return total
+    return sum(_read(p, _fds, 0) for p in _each(procs))
 
 
 def threads(procs: Iterable[psutil.Process]) -> int:
-    total = 0
-    for p in _each(procs):
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-            total += p.num_threads()
-    return total
+    return sum(_read(p, lambda q: q.num_threads(), 0) for p in _each(procs))
+
+
+def _cpu(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return t.user + t.system
 
 
 def cpu_seconds(procs: Iterable[psutil.Process]) -> float:
-    total = 0.0
-    for p in _each(procs):
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-            pass
-    return total
+    return sum((_read(p, _cpu, 0.0) for p in _each(procs)), 0.0)
 
 
 class Task(NamedTuple):
@@ -162,11 +171,7 @@ def preempted_wait(before: CpuSample, after: CpuSample) -> float:
 
 
 def rss_bytes(procs: Iterable[psutil.Process]) -> int:
-    total = 0
-    for p in _each(procs):
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-            total += p.memory_info().rss
-    return total
+    return sum(_read(p, lambda q: int(q.memory_info().rss), 0) for p in _each(procs))
 
 
 def tcp_sockets(procs: Iterable[psutil.Process]) -> list[tuple[int, int, str]]:

@@ -22,6 +22,8 @@ import sys
 import tempfile
 import threading
 
+from conformance.harness import transient
+
 _LOW, _HIGH = 20000, 32000
 
 
@@ -35,10 +37,20 @@ def _ephemeral_range() -> tuple[int, int]:
 
 
 def _bindable(port: int) -> bool:
+    """Can a server bind ``port`` now?  Asked again while the answer is "try again":
+    Windows refuses a socket or a bind with WSAENOBUFS while a churn holds its buffers
+    (see ``transient``), which says nothing about the port; an answer that lasts through
+    every try is raised, rather than taken for a port in use (for every port in turn)."""
+    return transient.retried(lambda: _binds(port))
+
+
+def _binds(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind(("127.0.0.1", port))
-        except OSError:
+        except OSError as e:
+            if transient.is_transient(e):
+                raise
             return False
     return True
 
@@ -88,9 +100,13 @@ class PortAllocator:
                 fd = _lock(os.path.join(self._dir, str(port)))
                 if fd is None:
                     continue
-                if _bindable(port):
-                    self._held[port] = fd
-                    return port
+                try:
+                    if _bindable(port):
+                        self._held[port] = fd
+                        return port
+                except OSError:
+                    os.close(fd)
+                    raise
                 os.close(fd)
         raise RuntimeError("no free TCP port on 127.0.0.1 in the suite's range")
 

@@ -37,8 +37,9 @@ from types import TracebackType
 
 import psutil
 
-from conformance.harness import observe, sandbox, sanitize, wine
+from conformance.harness import observe, sandbox, sanitize, transient, wine
 from conformance.harness.output import Capture
+from conformance.harness.wintcp import TableUnreadable
 from conformance.manifest import Implementation
 
 RUN_ENV = "IOCONFORM_RUN"  # shared by every server of one suite run: the last-resort sweep
@@ -272,7 +273,14 @@ class ServerProcess:
 
     # -- observation -------------------------------------------------------------------
     def tree(self) -> list[psutil.Process]:
-        """The server and every descendant, including re-parented (daemonised) ones."""
+        """The server and every descendant, including re-parented (daemonised) ones.
+
+        Walked again whole when Windows answers "try again" (a process snapshot taken
+        while processes come and go): a tree with processes missing would lose count of
+        them, and leave them running at teardown."""
+        return transient.retried(self._walk)
+
+    def _walk(self) -> list[psutil.Process]:
         procs: dict[int, psutil.Process] = {}
         with contextlib.suppress(psutil.Error):
             root = psutil.Process(self.pid)
@@ -313,8 +321,14 @@ class ServerProcess:
         seen_elsewhere: float | None = None
         while self.alive():
             asked = time.monotonic()
-            if self.listening():
-                return True
+            try:
+                if self.listening():
+                    return True
+            except TableUnreadable:
+                # Windows' table could not be read this time, even after its retries:
+                # ask again until the deadline, and never answer "not listening" from it.
+                if time.monotonic() >= deadline:
+                    raise
             if time.monotonic() >= deadline:
                 return False
             # Not on Windows: there a process's own socket table costs a system-wide
@@ -357,10 +371,11 @@ class ServerProcess:
         CTRL_BREAK_EVENT to its process group, which stands for both SIGTERM and SIGINT
         (CTRL_C_EVENT cannot be sent to one group: see WINDOWS_GAPS)."""
         if self._popen is not None and self.alive() and sys.platform == "win32":
-            try:
-                self._popen.send_signal(signal.CTRL_BREAK_EVENT)
+            popen = self._popen
+            try:  # a console busy or short of memory answers "try again" (transient)
+                transient.retried(lambda: popen.send_signal(signal.CTRL_BREAK_EVENT))
             except OSError:  # no console to send it through (Wine: see wine.GAPS)
-                self._popen.terminate()
+                transient.retried(popen.terminate)
             return
         if self._popen is not None and self.alive():
             if self._wrapper() is None:
@@ -381,12 +396,12 @@ class ServerProcess:
     def suspend(self) -> None:
         for p in self.tree():
             with contextlib.suppress(psutil.Error):
-                p.suspend()
+                transient.retried(p.suspend)
 
     def resume(self) -> None:
         for p in self.tree():
             with contextlib.suppress(psutil.Error):
-                p.resume()
+                transient.retried(p.resume)
 
     def kill(self) -> None:
         """SIGKILL the whole tree, reap it and stop the output readers.  Idempotent."""
@@ -400,11 +415,14 @@ class ServerProcess:
             with contextlib.suppress(OSError):
                 os.killpg(self._popen.pid, signal.SIGKILL)
         for p in procs:
-            with contextlib.suppress(psutil.Error):
-                p.kill()
+            # A process Windows would not end even after its "try again"s is left to
+            # the sweep at exit: teardown must go on to the rest of the tree.
+            with contextlib.suppress(psutil.Error, OSError):
+                transient.retried(p.kill)
         if self._confined is not None:
             self._confined.kill()  # what the tree walk missed: a fork bomb's newest
-        psutil.wait_procs(procs, timeout=5)
+        with contextlib.suppress(OSError):
+            transient.retried(lambda: psutil.wait_procs(procs, timeout=5), tries=3)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._popen.wait(5)
         if self._confined is not None:
@@ -431,7 +449,7 @@ def windows_gap(clause_id: str, platforms: frozenset[str]) -> str | None:
 
 def _has_token(p: psutil.Process, key: str, value: str) -> bool:
     try:
-        return p.environ().get(key) == value
+        return transient.retried(p.environ).get(key) == value
     except psutil.Error:
         return False
 
@@ -460,7 +478,7 @@ def cgroup_name(token: str, run: str | None = None) -> str:
 def _is_server(p: psutil.Process) -> bool:
     """Servers carry a token; the suite's own processes (xdist workers) do not."""
     try:
-        return TOKEN_ENV in p.environ()
+        return TOKEN_ENV in transient.retried(p.environ)
     except psutil.Error:
         return False
 
