@@ -43,6 +43,7 @@ from conformance.manifest import (
 from conformance.models import MODELS, SERVICES, current_platform
 from conformance.plugin import select_clauses
 from conformance.runner import DEFAULT_SEED, foreign, unavailable
+from conformance.settings import DEFAULT_CONFIRM
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -58,6 +59,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="multiply every deadline by X (slow machines)")
     p.add_argument("--seed", default=DEFAULT_SEED,
                    help="seed of the generated payloads (default: %(default)s)")
+    p.add_argument("--confirm", type=int, default=DEFAULT_CONFIRM, metavar="N",
+                   help="run a failed clause up to N more times on fresh servers; the "
+                        "majority of the runs decides (default: %(default)s; 0: one run)")
     p.add_argument("--no-trace", action="store_true",
                    help="skip the clauses that need the syscall tracer (strace): MODEL-1/2, "
                         "LT-2, ET-3, ET-4")
@@ -274,7 +278,7 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
     run = report.Run(name, impls, results, duration_s=time.monotonic() - t0, started=started,
                      settings={"strict": args.strict, "seed": args.seed, "workers": workers,
                                "timeout_scale": args.timeout_scale or 1.0,
-                               "trace": not args.no_trace})
+                               "trace": not args.no_trace, "confirm": args.confirm})
     missing = len(impls) * len(clauses) - len(results)
     print(report.console(run, details=not args.quiet and after is None))
     doc = report.to_doc(run)
@@ -300,6 +304,9 @@ def _write_manifest(impl: Implementation, folder: Path) -> Path:
 
 def _setting_args(args: argparse.Namespace) -> list[str]:
     out = ["--ioconform-seed", args.seed] + (["--no-trace"] if args.no_trace else [])
+    if args.confirm < 0:
+        raise UsageError("--confirm must be a whole number, 0 or more")
+    out += ["--ioconform-confirm", str(args.confirm)]
     out += ["--sandbox", args.sandbox] + (["--sanitize"] if args.sanitize else [])
     if args.limits:
         try:

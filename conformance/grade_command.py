@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conformance import __version__, grading, launch
+from conformance import __version__, grading, launch, report
 from conformance.clause import Clause
 from conformance.course import SANDBOX_MODES, Course
 from conformance.course import load as load_course
@@ -30,6 +30,7 @@ from conformance.launch import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, UsageErr
 from conformance.manifest import Implementation, to_toml
 from conformance.plugin import select_clauses
 from conformance.runner import Options, Result
+from conformance.settings import DEFAULT_CONFIRM
 
 
 def add_parsers(sub: Any) -> None:
@@ -55,6 +56,9 @@ def add_parsers(sub: Any) -> None:
                        help="multiply every deadline by X (slow machines)")
     grade.add_argument("--no-trace", action="store_true",
                        help="skip the clauses that need strace")
+    grade.add_argument("--confirm", type=int, default=DEFAULT_CONFIRM, metavar="N",
+                       help="run a failed clause up to N more times on fresh servers; the "
+                            "majority of the runs decides (default: %(default)s; 0: one run)")
     _outputs(grade)
     grade.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     grade.set_defaults(handler=grade_main)
@@ -84,6 +88,8 @@ def _outputs(p: argparse.ArgumentParser) -> None:
 
 # -- grade --------------------------------------------------------------------------------
 def grade_main(args: argparse.Namespace) -> int:
+    if args.confirm < 0:
+        raise UsageError("--confirm must be a whole number, 0 or more")
     course = load_course(args.course) if args.course else Course(source="")
     clauses = select_clauses(list(course.clauses))
     items = grading.shard(grading.discover(args.folders), args.shard)
@@ -98,7 +104,8 @@ def grade_main(args: argparse.Namespace) -> int:
     sandbox.activate(policy)
     outward = sandbox.outward_attempts()
     options = Options(strict=course.strict, timing=Timing().scaled(scale), seed=course.seed,
-                      trace=not args.no_trace, sandbox=policy, sanitize=sanitized)
+                      trace=not args.no_trace, sandbox=policy, sanitize=sanitized,
+                      confirm=args.confirm)
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
     say = _say(args.quiet)
@@ -129,7 +136,8 @@ def grade_main(args: argparse.Namespace) -> int:
     doc = document(course, clauses, subs, results, meta={
         "started": started, "duration_s": round(time.monotonic() - t0, 3),
         "workers": workers, "shard": args.shard or "1/1", "timeout_scale": scale,
-        "trace": options.trace, "sanitize": sanitized, "sandbox": sandbox.describe(policy),
+        "trace": options.trace, "confirm": options.confirm, "sanitize": sanitized,
+        "sandbox": sandbox.describe(policy),
         "outward_attempts": sandbox.outward_attempts() - outward})
     print(console(doc))
     write_outputs(doc, args)
@@ -172,6 +180,7 @@ def _settings(course: Course, options: Options, scale: float) -> list[str]:
     if options.sanitize:
         out.append("--sanitize")
     out += ["--ioconform-seed", course.seed]
+    out += ["--ioconform-confirm", str(options.confirm)]
     if course.strict:
         out.append("--strict-should")
     if not options.trace:
@@ -218,6 +227,9 @@ def console(doc: dict[str, Any]) -> str:
                    f"{s['score']:>6g} / {s['max_score']:<4g}  {shown}")
     sm = doc["summary"]
     out.append("")
+    if line := report.confirmations((c["verdict"], c.get("runs", []), c.get("confirm_s", 0.0))
+                                    for s in subs for c in s["clauses"]):
+        out.append(line)
     out.append(f"{sm['submissions']} submission(s): {sm['graded']} graded, "
                f"{sm['build_failed']} build failed, {sm['invalid']} invalid, "
                f"{sm['not_started']} not started, {sm['errors']} with harness errors; "

@@ -173,15 +173,16 @@ def clause_table(course: Course, clauses: Sequence[Clause]) -> list[dict[str, An
              "hidden": course.is_hidden(c)} for c in clauses]
 
 
-def _scored(course: Course, c: Clause, verdict: Verdict, detail: str,
-            seconds: float) -> dict[str, Any]:
+def _scored(course: Course, c: Clause, verdict: Verdict, detail: str, seconds: float,
+            result: Result | None = None) -> dict[str, Any]:
     points = course.points_for(c)
     counted = verdict not in (Verdict.NA, Verdict.SKIP)
     earned = verdict in (Verdict.PASS, Verdict.XPASS)
     return {"clause": c.id, "family": c.family, "level": c.level.value,
             "verdict": verdict.value, "score": points if counted and earned else 0.0,
             "max_score": points if counted else 0.0, "hidden": course.is_hidden(c),
-            "detail": detail, "duration_s": seconds}
+            "detail": detail, "duration_s": seconds,
+            "runs": result.runs if result else [], "confirm_s": result.confirm_s if result else 0.0}
 
 
 def _stopped(course: Course, sub: Submission, c: Clause) -> dict[str, Any]:
@@ -203,7 +204,7 @@ def submission_entry(course: Course, clauses: Sequence[Clause], sub: Submission,
     for c in clauses:
         r = mine.get(c.id)
         if sub.status == "graded" and r is not None:
-            rows.append(_scored(course, c, r.verdict, r.detail, r.duration_s))
+            rows.append(_scored(course, c, r.verdict, r.detail, r.duration_s, r))
         elif sub.status == "graded" and sub.impl and (why := not_applicable(c, sub.impl)):
             rows.append(_scored(course, c, Verdict.NA, why, 0))
         elif sub.status == "graded":

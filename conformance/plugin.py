@@ -113,6 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
     scale, _ = settings.resolve(config, "ioconform_timeout_scale")
     seed, _ = settings.resolve(config, "ioconform_seed")
     sanitized, _ = settings.resolve(config, "ioconform_sanitize")
+    confirm, _ = settings.resolve(config, "ioconform_confirm")
     limits = settings.resolve(config, "ioconform_limits")[0]
     policy = sandbox.Policy(settings.resolve(config, "ioconform_sandbox")[0],
                             sandbox.for_sanitizer(limits) if sanitized else limits)
@@ -121,7 +122,8 @@ def pytest_configure(config: pytest.Config) -> None:
     sandbox.activate(policy)  # the default of every server and build of this process
     config.stash[_OPTIONS] = runner.Options(strict=strict, timing=Timing().scaled(scale),
                                             seed=seed, trace=not config.getoption("no_trace"),
-                                            sandbox=policy, sanitize=sanitized)
+                                            sandbox=policy, sanitize=sanitized,
+                                            confirm=confirm)
     config.pluginmanager.register(_Recorder(config), "ioconform-recorder")
     _selection(config)  # a bad --impl/--clause/--manifest is a usage error, reported now
 

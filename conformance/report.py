@@ -99,9 +99,37 @@ def console(run: Run, *, details: bool = True) -> str:
     shown = ", ".join(f"{n} {v}" for v, n in c.items() if n)
     failing = [i.name for i in run.impls if impl_status(run.of(i.name)) != "pass"]
     out.append("")
+    if line := confirmations((r.verdict.value, r.runs, r.confirm_s) for r in run.results):
+        out.append(line)
     out.append(f"{len(run.impls)} implementation(s), {len(run.impls) - len(failing)} "
                f"conforming: {shown} in {run.duration_s:.1f}s")
     return "\n".join(out)
+
+
+def confirmations(rows: Iterable[tuple[str, Sequence[str], float]]) -> str:
+    """One line on the failures run again (see conformance.runner), '' when none was:
+    ``rows`` are (final verdict, every run's verdict, seconds of the re-runs)."""
+    confirmed = intermittent = dropped = reruns = 0
+    seconds = 0.0
+    for verdict, runs, secs in rows:
+        if not runs:
+            continue
+        reruns, seconds = reruns + len(runs) - 1, seconds + secs
+        fails = sum(v == Verdict.FAIL.value for v in runs)
+        if verdict in (Verdict.PASS.value, Verdict.XPASS.value):
+            dropped += 1
+        elif fails == len(runs):
+            confirmed += 1
+        else:
+            intermittent += 1
+    if not reruns:
+        return ""
+    parts = [f"{confirmed} failure(s) confirmed by a re-run"]
+    if intermittent:
+        parts.append(f"{intermittent} intermittent (failed in most runs, not all)")
+    if dropped:
+        parts.append(f"{dropped} not confirmed (passed in most runs: not counted)")
+    return f"re-runs: {', '.join(parts)}; {reruns} re-run(s) took {seconds:.1f}s"
 
 
 def _details(run: Run) -> list[str]:
@@ -140,7 +168,8 @@ def to_doc(run: Run) -> dict[str, Any]:
              "duration_s": round(sum(r.duration_s for r in run.of(i.name)), 3),
              "clauses": [{"clause": r.clause, "family": r.family, "level": r.level,
                           "verdict": r.verdict.value, "detail": r.detail,
-                          "duration_s": r.duration_s} for r in run.of(i.name)]}
+                          "duration_s": r.duration_s, "runs": r.runs,
+                          "confirm_s": r.confirm_s} for r in run.of(i.name)]}
             for i in run.impls
         ],
     }

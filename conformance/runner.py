@@ -3,6 +3,16 @@
 Every clause gets a server of its own, started fresh and killed afterwards: a verdict
 never depends on which clauses ran before, and a crash is attributed to the clause that
 caused it.  Starting a server costs tens of milliseconds, which parallel workers absorb.
+
+A failure counts only when most runs agree (``Options.confirm``): a clause that failed
+on a server that was listening is run again, each time on a fresh server, until one
+outcome holds a majority of the 1 + confirm runs allowed.  A failure that does not
+repeat is a pass whose detail tells that it failed once; a failure that repeats is a
+failure whose detail tells how many runs it took.  Same inputs, same verdict, on an
+idle or a loaded machine: a chance failure that would have flipped a score must now
+happen in most runs.  A server that never listened is not run again (its failure is
+no chance, and each run would wait out the start-up deadline), nor is a build that
+failed or a program that could not be started.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ class Options:
     trace: bool = True  # run the traced clauses (under strace) where possible
     sandbox: Policy = field(default_factory=Policy)  # containment of servers and builds
     sanitize: bool = False  # build C and C++ with AddressSanitizer and UBSan
+    confirm: int = 0  # re-runs a failure may get; the majority of the runs decides
 
 
 @dataclass
@@ -47,6 +58,13 @@ class Result:
     verdict: Verdict
     detail: str = ""
     duration_s: float = 0.0
+    runs: list[str] = field(default_factory=list)  # every run's verdict, when re-run
+    confirm_s: float = 0.0  # the seconds the re-runs took (part of duration_s)
+
+    @property
+    def confirmations(self) -> int:
+        """How many times a failure was run again (0: the clause ran once)."""
+        return max(0, len(self.runs) - 1)
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -125,7 +143,8 @@ def run(clause: Clause, impl: Implementation, options: Options) -> Result:
                  or process.windows_gap(clause.id, impl.platforms)):
         result.verdict, result.detail = Verdict.SKIP, why
     else:
-        result.verdict, result.detail = _check(clause, impl, options)
+        result.verdict, result.detail, result.runs, result.confirm_s = _confirmed(
+            clause, impl, options)
     result.verdict, result.detail = _declared(clause, impl, options, result)
     result.duration_s = round(time.monotonic() - started, 3)
     return result
@@ -145,7 +164,57 @@ _PORT_TAKEN = "port taken"  # another process bound the port first
 _WINE_HUNG = "wine hung"  # under Wine: running, silent and not listening at the deadline
 
 
-def _check(clause: Clause, impl: Implementation, options: Options) -> tuple[Verdict, str]:
+@dataclass(frozen=True)
+class _Outcome:
+    verdict: Verdict
+    detail: str
+    listened: bool = True  # the server was listening: its failure may be chance
+
+    @property
+    def chance(self) -> bool:
+        """A failure that a fresh run may not repeat (see the module's docstring)."""
+        return self.verdict is Verdict.FAIL and self.listened
+
+
+def _confirmed(clause: Clause, impl: Implementation,
+               options: Options) -> tuple[Verdict, str, list[str], float]:
+    """The verdict that most runs agree on, the detail, every run's verdict (empty when
+    the clause ran once) and the seconds the re-runs took."""
+    first = _check(clause, impl, options)
+    if options.confirm <= 0 or not first.chance:
+        return first.verdict, first.detail, [], 0.0
+    started = time.monotonic()
+    runs, allowed = [first], 1 + options.confirm
+    majority = allowed // 2 + 1
+    while len(runs) < allowed:
+        fails = sum(r.verdict is Verdict.FAIL for r in runs)
+        if fails >= majority or len(runs) - fails >= majority:
+            break
+        again = _check(clause, impl, options)
+        runs.append(again)
+        if again.verdict not in (Verdict.PASS, Verdict.FAIL):
+            break  # a harness error or a skip is reported as it is, never outvoted
+    return (*_decided(runs, allowed, majority), round(time.monotonic() - started, 3))
+
+
+def _decided(runs: list[_Outcome], allowed: int,
+             majority: int) -> tuple[Verdict, str, list[str]]:
+    verdicts = [r.verdict.value for r in runs]
+    if (last := runs[-1]).verdict not in (Verdict.PASS, Verdict.FAIL):
+        return last.verdict, last.detail, verdicts
+    fails = verdicts.count(Verdict.FAIL.value)
+    seen = f"{len(runs)} runs ({', '.join(verdicts)}), each on a fresh server"
+    if fails >= majority:
+        note = "" if fails == len(runs) else "; intermittent: it does not fail every time"
+        return (Verdict.FAIL, f"{runs[0].detail}\n  runs:     failed {fails} of {seen}{note}",
+                verdicts)
+    failure = next(r.detail for r in runs if r.verdict is Verdict.FAIL)
+    return Verdict.PASS, (f"passed {len(runs) - fails} of {seen}: a failure counts only when "
+                          f"it holds a majority of the {allowed} runs allowed, and this one "
+                          f"did not repeat.  The failed run said:\n{failure}"), verdicts
+
+
+def _check(clause: Clause, impl: Implementation, options: Options) -> _Outcome:
     restarted_hung = False
     for _ in range(3):
         port = free_port()
@@ -153,15 +222,15 @@ def _check(clause: Clause, impl: Implementation, options: Options) -> tuple[Verd
             outcome = _check_on(clause, impl, options, port, restart_hung=not restarted_hung)
         finally:
             release(port)
-        if isinstance(outcome, tuple):
+        if isinstance(outcome, _Outcome):
             return outcome
         restarted_hung |= outcome == _WINE_HUNG
-    return Verdict.ERROR, "three ports in a row were taken by other processes while the " \
-                          "server started; is something binding ports 20000-32000?"
+    return _Outcome(Verdict.ERROR, "three ports in a row were taken by other processes while "
+                    "the server started; is something binding ports 20000-32000?")
 
 
 def _check_on(clause: Clause, impl: Implementation, options: Options, port: int, *,
-              restart_hung: bool) -> tuple[Verdict, str] | str:
+              restart_hung: bool) -> _Outcome | str:
     """The verdict, or why the server must be started again (_PORT_TAKEN, _WINE_HUNG)."""
     with tempfile.TemporaryDirectory(prefix="ioconform-trace-") as folder:
         trace_to = os.path.join(folder, "strace.txt") if clause.traced else None
@@ -174,17 +243,17 @@ def _silent(server: ServerProcess) -> bool:
 
 
 def _check_server(clause: Clause, server: ServerProcess, options: Options, *,
-                  restart_hung: bool = False) -> tuple[Verdict, str] | str:
+                  restart_hung: bool = False) -> _Outcome | str:
     port = server.port
     try:
         server.start()
     except OSError as e:  # not executable, wrong architecture, bad interpreter line ...
-        return Verdict.FAIL, "\n".join((
+        return _Outcome(Verdict.FAIL, listened=False, detail="\n".join((
             f"{clause.id} ({clause.level.value}): {clause.requirement}",
             "  problem:  the server could not be started",
             f"  actual:   {' '.join(server.argv)}: {e.strerror or e}",
             "  hint:     check that the command runs by hand from the manifest's folder "
-            "(executable bit, #! line, built for this platform)"))
+            "(executable bit, #! line, built for this platform)")))
     timing = options.timing
     under_wine = wine.runs_under_wine(server.impl.platforms)
     if under_wine:
@@ -193,6 +262,7 @@ def _check_server(clause: Clause, server: ServerProcess, options: Options, *,
         # disk: on a busy 2-core CI machine that took more than 10 s.
         timing = replace(timing, startup=timing.startup * WINE_STARTUP)
     session = Session(server.impl, server, timing, options.seed)
+    listened = False
     try:
         if not server.wait_listening(timing.startup):
             if not server.alive() and taken_by_another(port):
@@ -205,14 +275,15 @@ def _check_server(clause: Clause, server: ServerProcess, options: Options, *,
                     return _WINE_HUNG
                 raise _not_listening(server, timing.startup, started_twice=True)
             raise _not_listening(server, timing.startup)
-        return Verdict.PASS, clause.check(session) or ""
+        listened = True
+        return _Outcome(Verdict.PASS, clause.check(session) or "")
     except Failed as f:
-        return Verdict.FAIL, render(clause, f, server)
+        return _Outcome(Verdict.FAIL, render(clause, f, server), listened)
     except Skipped as e:
-        return Verdict.SKIP, str(e)
+        return _Outcome(Verdict.SKIP, str(e))
     except Exception:  # a bug in the suite: report it, never mistake it for a verdict
-        return Verdict.ERROR, (f"{clause.id}: the harness failed (this is a bug in "
-                               f"ioconform, not in the server)\n{traceback.format_exc()}")
+        return _Outcome(Verdict.ERROR, f"{clause.id}: the harness failed (this is a bug in "
+                        f"ioconform, not in the server)\n{traceback.format_exc()}")
     finally:
         session.driver.close_all()
         server.kill()

@@ -43,6 +43,18 @@ def _positive(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"must be a whole number, 0 or more, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"must be a whole number, 0 or more, got {text!r}")
+    return value
+
+
+DEFAULT_CONFIRM = 2  # a failure is run up to twice more: the majority of 3 runs decides
+
 SETTINGS = {
     s.name: s for s in (
         Setting("ioconform_strict", "--strict-should", "IOCONFORM_STRICT",
@@ -54,6 +66,11 @@ SETTINGS = {
         Setting("ioconform_seed", "--ioconform-seed", "IOCONFORM_SEED",
                 "seed of every generated payload; the same seed gives every run and every "
                 "implementation the same cases", str, "ioconform-1"),
+        Setting("ioconform_confirm", "--ioconform-confirm", "IOCONFORM_CONFIRM",
+                "run a failed clause up to N more times, each on a fresh server, and count "
+                "the failure only when it holds a majority of the 1+N runs (a failure that "
+                "does not repeat passes, and says so); 0: one run decides",
+                _count, DEFAULT_CONFIRM),
         Setting("ioconform_sanitize", "--sanitize", "IOCONFORM_SANITIZE",
                 "build C and C++ servers with AddressSanitizer and UBSan (compiler shims on "
                 "PATH) and check ROBUST-4: memory errors become failures with the "
