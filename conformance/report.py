@@ -222,6 +222,10 @@ def contract_markdown(clauses: Sequence[Clause] | None = None) -> str:
            "memory, promptness with a small backlog, capacity beyond the platform's limit) "
            "is SHOULD. Each clause cites its source. A course may still give SHOULD clauses "
            "points.",
+           "", "**Re-runs.** A clause that fails on a server that was listening is run again, "
+           "each time on a fresh server, and the failure counts only when it holds a majority "
+           "of the runs (`--confirm N`: up to N re-runs, 2 by default; 0: one run decides). "
+           "The report gives every run's verdict.",
            "", "## Models", "",
            "| model | triggering | concurrency | platforms | idle CPU bound | summary |",
            "|---|---|---|---|---|---|"]
