@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import conformance.clauses  # noqa: F401  (registers the clauses)
-from conformance import __version__, grade_command, killmatrix, launch, report
+from conformance import __version__, falsealarms, grade_command, killmatrix, launch, report
 from conformance.bench import command as bench_command
 from conformance.clause import Clause, Verdict
 from conformance.course import SANDBOX_MODES, CourseError
@@ -36,6 +36,7 @@ from conformance.manifest import (
     Implementation,
     ManifestError,
     bundled,
+    corpus,
     from_command,
     load,
     to_toml,
@@ -124,6 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="on Linux, also the Windows mutants, run under Wine")
     _common(mut)
 
+    cor = sub.add_parser(
+        "corpus", help="run the contract over the correct-server corpus and print the "
+        "false-alarm matrix",
+        description="Run the whole contract over the corpus (correct servers written unlike "
+        "the references, in the shapes people write) and print the false-alarm matrix: "
+        "servers x clause families, MUST failures flagged as false alarms, SHOULD clauses "
+        "not met shown apart.  Exit status 0 when no MUST clause failed, 1 otherwise.")
+    cor.add_argument("--impl", action="append", default=[], metavar="NAME",
+                     help="only this corpus server (repeatable)")
+    cor.add_argument("--model", action="append", default=[], choices=list(MODELS),
+                     help="only corpus servers of this model (repeatable)")
+    _common(cor)
+
     grade_command.add_parsers(sub)
     bench_command.add_parsers(sub)
 
@@ -152,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if command:
                 raise UsageError(f"'{args.command}' takes no command after '--'")
             return int(args.handler(args))
-        if args.command in ("run", "mutants"):
+        if args.command in ("run", "mutants", "corpus"):
             if command:
                 raise UsageError(f"'{args.command}' takes no command after '--' (did you "
                                  "mean 'check'?)")
@@ -193,8 +207,21 @@ def _list(args: argparse.Namespace) -> int:
 
 # -- run / check --------------------------------------------------------------------------
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "corpus":
+        return _corpus(args)
     mutants = args.command == "mutants" or args.mutants
-    impls = bundled(mutants=mutants)
+    impls = _chosen(bundled(mutants=mutants), args)
+    extra = ["--mutants"] if mutants else []
+    for i in impls:
+        extra += ["--impl", i.name]
+    if args.command == "mutants":
+        args.sanitize = True  # the seed's off-by-one is caught by ROBUST-4 alone
+        return _execute("mutants", impls, args, extra, after=_kill_matrix)
+    return _execute("run", impls, args, extra)
+
+
+def _chosen(impls: list[Implementation], args: argparse.Namespace) -> list[Implementation]:
+    """The implementations that --impl, --model and --wine select and that run here."""
     if args.impl:
         known = {i.name for i in impls}
         if unknown := [n for n in args.impl if n not in known]:
@@ -207,16 +234,11 @@ def _run(args: argparse.Namespace) -> int:
     # with --wine.
     here = current_platform()
     impls = [i for i in impls if here in i.platforms
-             or (foreign(i) is None and (args.wine or i.name in (args.impl or ())))]
+             or (foreign(i) is None and (getattr(args, "wine", False)
+                                         or i.name in (args.impl or ())))]
     if not impls:
         raise UsageError(f"no implementation selected runs on {here}")
-    extra = ["--mutants"] if mutants else []
-    for i in impls:
-        extra += ["--impl", i.name]
-    if args.command == "mutants":
-        args.sanitize = True  # the seed's off-by-one is caught by ROBUST-4 alone
-        return _execute("mutants", impls, args, extra, after=_kill_matrix)
-    return _execute("run", impls, args, extra)
+    return impls
 
 
 def _kill_matrix(run: report.Run, doc: dict[str, object]) -> int:
@@ -224,6 +246,21 @@ def _kill_matrix(run: report.Run, doc: dict[str, object]) -> int:
     print(killmatrix.console(km))
     doc["kill_matrix"] = km.to_dict()
     return EXIT_OK if km.ok else EXIT_FAIL
+
+
+def _corpus(args: argparse.Namespace) -> int:
+    # The corpus servers are found through their manifests, as a student's are.
+    impls = _chosen(corpus(), args)
+    extra = [a for i in impls for a in ("--manifest", i.source)]
+    args.sanitize = True  # ROBUST-4 must not cry wolf either
+    return _execute("corpus", impls, args, extra, after=_false_alarms)
+
+
+def _false_alarms(run: report.Run, doc: dict[str, object]) -> int:
+    fm = falsealarms.build(run.impls, run.results)
+    print(falsealarms.console(fm))
+    doc["false_alarm_matrix"] = fm.to_dict()
+    return EXIT_OK if fm.ok else EXIT_FAIL
 
 
 def _check(args: argparse.Namespace, command: list[str]) -> int:

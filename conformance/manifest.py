@@ -249,7 +249,18 @@ def _bundle_dir() -> Path:
 def bundled(*, mutants: bool = False) -> list[Implementation]:
     """The reference servers (or the mutants) shipped with ioconform, sorted by name."""
     folder = _bundle_dir() / ("mutants/manifests" if mutants else "manifests")
-    impls = [load(p) for p in sorted(folder.glob("*.toml"))]
+    return _unique(folder, [load(p) for p in folder.glob("*.toml")])
+
+
+def corpus() -> list[Implementation]:
+    """The false-alarm corpus, sorted by name: correct servers written unlike the
+    references, each in a folder of its own under ``implementations/corpus/`` with an
+    ``ioconform.toml``, exactly as a student hands one in."""
+    folder = _bundle_dir() / "corpus"
+    return _unique(folder, [load(p) for p in folder.glob(f"*/{MANIFEST_NAME}")])
+
+
+def _unique(folder: Path, impls: list[Implementation]) -> list[Implementation]:
     names = [i.name for i in impls]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:

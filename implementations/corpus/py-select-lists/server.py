@@ -8,6 +8,7 @@ and the clients already here go on being served.  Reads are 64 KiB; a client who
 is not being read stops being read at 16 queued chunks.
 """
 
+import contextlib
 import queue
 import select
 import socket
@@ -103,7 +104,5 @@ def main(port):
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         main(int(sys.argv[1]))
-    except KeyboardInterrupt:
-        pass

@@ -8,6 +8,7 @@ what send() could not take waits in a per-connection buffer, the socket is watch
 EVENT_WRITE while it is not empty, and reading pauses while it holds more than 256 KiB.
 """
 
+import contextlib
 import selectors
 import socket
 import sys
@@ -88,7 +89,5 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         main()
-    except KeyboardInterrupt:
-        pass

@@ -10,6 +10,7 @@ stops being read at 128 KiB queued.  Before each chunk, the textbook's banner li
 """
 
 import collections
+import contextlib
 import selectors
 import socket
 import sys
@@ -89,7 +90,5 @@ def main(port):
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         main(int(sys.argv[1]))
-    except KeyboardInterrupt:
-        pass
