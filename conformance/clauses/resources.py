@@ -196,7 +196,7 @@ def judge_past_limit(limit: int, opened: int, served: int,
                  actual=f"connection #{conn}: {how}", details=tuple(details))
 
 
-def _past_limit(s: Session, limit: int) -> None:
+def _past_limit(s: Session, limit: int, died: str) -> None:
     """Open ``limit + PAST_LIMIT`` clients in batches, each sending a short message; then
     every client must have been served or refused (its connection closed), the server
     alive, and the first and last clients it served still served."""
@@ -209,13 +209,13 @@ def _past_limit(s: Session, limit: int) -> None:
         batch = s.connect(min(CAPACITY_BATCH, wanted - len(answers.sent)))
         late = answers.settle(answers.send(batch), s.timing.stall, until)
         waiting.update(late)
-        verify.alive(s)
+        verify.alive(s, hint=died)
         if len(late) == len(batch):
             break  # a whole batch met silence: more clients cannot change the verdict
     # A segment dropped for a full accept queue comes again after TCP's retransmission
     # timeout (0.2 s and more, doubling): one more stall lets those clients settle.
     waiting = answers.settle(waiting, s.timing.stall, until + s.timing.stall)
-    verify.alive(s)
+    verify.alive(s, hint=died)
     # A refusal outweighs service: read what ended since, so a client closed by the server
     # is counted refused, whatever appears on stdout.
     s.driver.wait_readable(list(answers.sent), 0)
@@ -240,7 +240,37 @@ def _past_limit(s: Session, limit: int) -> None:
     source="""select(2): FD_SET() with fd >= FD_SETSIZE 'will result in undefined behavior';
     Winsock select: FD_SETSIZE sockets""")
 def capacity_select(s: Session) -> None:
-    _past_limit(s, FD_SETSIZE.get(current_platform(), 1024))
+    _past_limit(s, FD_SETSIZE.get(current_platform(), 1024), died="""the server died once
+    clients reached FD_SETSIZE: FD_SET() of a descriptor of FD_SETSIZE or more writes past
+    the fd_set (or, in Python, select() raises ValueError); close such a client at once""")
+
+
+# The models that watch any number of descriptors: poll(), epoll, kqueue, signals and
+# io_uring have no FD_SETSIZE, so a server of theirs meets descriptors past 1023 as soon
+# as a thousand clients are connected, and a table indexed by descriptor must hold them.
+UNBOUNDED = frozenset({"poll", "epoll-lt", "epoll-et", "sigio", "io_uring", "kqueue-lt",
+                       "kqueue-et"})
+FD_TABLE = 1024  # the size of the fixed tables people write: struct pollfd fds[1024]
+
+
+@clause("CAPACITY-3", Level.MUST, f"""
+    Past {FD_TABLE:,} descriptors ({FD_TABLE + PAST_LIMIT:,} clients, each sending a short
+    message) the server does not crash or hang: it serves or refuses (closes) each
+    client, and keeps serving the clients it already has.""",
+    applies=Applies(models=UNBOUNDED),
+    hint="""poll(), epoll and kqueue have no FD_SETSIZE: descriptors pass 1023 as soon as a
+    thousand clients are connected.  A table indexed by descriptor (struct pollfd
+    fds[1024], conns[fd]) must be as large as the open-file limit or grow; or check the
+    descriptor and close() a client that does not fit (refusing is fine, writing past the
+    table is not)""",
+    source="""poll(2): nfds may be any number up to RLIMIT_NOFILE (EINVAL only beyond it);
+    epoll(7): the watched set is limited by /proc/sys/fs/epoll/max_user_watches, not by
+    FD_SETSIZE; accept(2): a new descriptor is the lowest one free, so the 1,021st client
+    gets descriptor 1024""")
+def capacity_fd_tables(s: Session) -> None:
+    _past_limit(s, FD_TABLE, died="""the server died once descriptors passed 1023: look for
+    a table indexed by descriptor (struct pollfd fds[1024], conns[fd]) written past its
+    end; size it by the open-file limit, grow it, or close a client that does not fit""")
 
 
 @clause("CAPACITY-2", Level.SHOULD, """

@@ -202,6 +202,7 @@ class Driver:
         stall: float | None = None,
         lazy_read: float = 0.0,
         hold: Mapping[Client, Callable[[], bool]] | None = None,
+        busy: Callable[[], bool] | None = None,
     ) -> None:
         """For each (client, payload, n): send the payload and read until ``n`` more
         bytes came back (or until EOF with ``until_eof``).  Clients proceed concurrently.
@@ -215,7 +216,11 @@ class Driver:
 
         A client in ``hold`` sends nothing until its condition holds (checked on every
         turn of the loop): a message that must arrive while another transfer is under
-        way.  Until then its wait counts as progress, never as a stall."""
+        way.  Until then its wait counts as progress, never as a stall.
+
+        ``busy`` is asked when the clients have made no progress for ``stall`` seconds:
+        True means the server is at work all the same (the caller sees it in counts the
+        clients' own sockets do not show), and the transfer goes on, up to ``total``."""
         stall = self.stall if stall is None else stall
         todo = {c: memoryview(p) for c, p, _ in work if c.open}
         want = {c: c.received + n for c, _, n in work if c.open}
@@ -263,6 +268,9 @@ class Driver:
                     left = min(left, lazy_read)
                 if held:
                     left = min(left, 0.01)  # re-check the conditions, which no fd signals
+                if left <= 0 < deadline - now and busy is not None and busy():
+                    last_progress = now
+                    continue
                 if left <= 0:
                     for c in active:
                         c.stalled(_waiting_for(c, todo[c], want[c], until_eof),
