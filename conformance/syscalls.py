@@ -46,7 +46,8 @@ _LINE = re.compile(r"^(?:\[pid\s+(\d+)\]|(\d+))?\s*(.*)$")
 _CALL = re.compile(r"^(\w+)\((.*)\)\s+=\s+(.*)$", re.S)
 _RESUMED = re.compile(r"^<\.\.\. (\w+) resumed>(.*)$", re.S)
 _SIGNAL = re.compile(r"^--- (SIG\w+) (.*) ---$")
-_FD = re.compile(r"(\d+)<(TCP|TCPv6):\[([^\]]*(?:\][^\]>]*)?)\]>")
+# The address may hold brackets of its own: an IPv6 pair is [[::1]:80->[::1]:5000].
+_FD = re.compile(r"(\d+)<(TCP|TCPv6):\[((?:[^\[\]]|\[[^\]]*\])*)\]>")
 _RESULT = re.compile(r"^(-?\d+|0x[0-9a-f]+|\?)(?:<[^ ]*>)?(?:\s+(E[A-Z0-9]+))?(?:\s+(.*))?$", re.S)
 
 
@@ -239,7 +240,9 @@ class Trace:
     def nonblocking_calls(self) -> list[Call]:
         """Calls that put a socket of this server into non-blocking mode."""
         found = [c for c in self.calls if _sets_nonblocking(c)]
-        return [c for c in found if c.name == "socket" or any(
+        # socket() has no address yet: count the TCP ones (glibc's own AF_UNIX probes,
+        # nscd's for one, are SOCK_NONBLOCK too and never reach a client).
+        return [c for c in found if (c.name == "socket" and "AF_INET" in c.args) or any(
             self.is_client(f) or self.is_listener(f) for f in c.fds + _ret(c))]
 
 
@@ -288,16 +291,20 @@ class Trace:
         return set()
 
     def segments(self) -> list[tuple[Call, list[Call]]]:
-        """(a sleeping wait, the calls after it up to the next sleeping wait).  The calls
-        after the last wait are left out: the trace ended before the server went back
-        to sleep, so what it would still have done there is unknown."""
-        out: list[tuple[Call, list[Call]]] = []
+        """(a sleeping wait, the calls the same thread made after it up to its next
+        sleeping wait).  A turn is a thread's: in a multi-threaded runtime (Go's
+        netpoller, a thread pool) one thread sleeping in epoll_wait does not end another's
+        accept() loop.  The calls after a thread's last wait are left out: the trace
+        ended before it went back to sleep, so what it would still have done is unknown."""
+        by_thread: dict[int, list[tuple[Call, list[Call]]]] = {}
         for c in self.calls:
+            mine = by_thread.setdefault(c.pid, [])
             if c.mechanism is not None and c.blocks:
-                out.append((c, []))
-            elif out:
-                out[-1][1].append(c)
-        return out[:-1]
+                mine.append((c, []))
+            elif mine:
+                mine[-1][1].append(c)
+        return sorted((s for turns in by_thread.values() for s in turns[:-1]),
+                      key=lambda s: s[0].index)
 
 
 def _sets_nonblocking(c: Call) -> bool:

@@ -174,3 +174,34 @@ def test_lt2_sees_renotification_after_a_full_read_only() -> None:
     assert renotified(Trace(parse(EPOLL_ET), PORT)) is None
     short_read = SELECT.replace('""..., 255, 0, NULL, NULL) = 255', '""..., 255, 0, NULL, NULL) = 90')
     assert renotified(Trace(parse(short_read), PORT)) is None  # nothing was left behind
+
+
+def test_ipv6_pairs_and_tcp_only_nonblocking_sockets() -> None:
+    """A dual-stack socket's pair has brackets inside the brackets (Java's default), and
+    glibc's AF_UNIX probes made SOCK_NONBLOCK are no client socket of the model."""
+    v6 = "5<TCPv6:[[::ffff:127.0.0.1]:27001->[::ffff:127.0.0.1]:41550]>"
+    t = Trace(parse(
+        f"7  accept(4<TCPv6:[[::ffff:127.0.0.1]:27001]>, NULL, NULL) = {v6}\n"
+        "7  socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK, 0) = 6<UNIX-STREAM:[1]>\n"
+        f"7  read({v6}, \"x\", 8192) = 1\n"), PORT)
+    assert [c.returned_fd for c in t.accepted()] != [] and t.on_clients(["read"])
+    assert t.nonblocking_calls() == []
+    tcp = Trace(parse("7  socket(AF_INET, SOCK_STREAM|SOCK_NONBLOCK, IPPROTO_IP) = 3<TCP:[9]>\n"),
+                PORT)
+    assert len(tcp.nonblocking_calls()) == 1
+
+
+def test_a_turn_belongs_to_one_thread() -> None:
+    """Go: the netpoller sleeps in epoll_pwait on one thread while the accept loop runs
+    on another; that sleep does not end the accept loop's turn."""
+    ep = "5<anon_inode:[eventpoll]>"
+    wait = f"epoll_pwait({ep}, [{{events=EPOLLIN, data={{u32=3, u64=3}}}}], 128, -1, NULL, 0) = 1\n"
+    t = Trace(parse(
+        f"10 epoll_ctl({ep}, EPOLL_CTL_ADD, {LISTENER}, {{events=EPOLLIN|EPOLLET, data={{u32=3, u64=3}}}}) = 0\n"
+        f"11 {wait}"
+        f"12 accept4({LISTENER}, NULL, NULL, SOCK_NONBLOCK) = {C1}\n"
+        f"11 {wait}"
+        f"12 accept4({LISTENER}, NULL, NULL, SOCK_NONBLOCK) = -1 EAGAIN (x)\n"
+        f"11 {wait}"), PORT)
+    assert accept_stopped_short(t) is None
+    assert all(c.pid == w.pid for w, after in t.segments() for c in after)
