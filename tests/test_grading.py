@@ -73,6 +73,7 @@ def test_fixture_course_end_to_end(tmp_path: Path) -> None:
     _the_sandbox_contained_the_fork_bomb(graded)
     _failures_explain_themselves(graded)
     _outputs_hide_hidden_clauses_from_students(graded)
+    _failures_were_confirmed_by_re_runs(graded)
 
 
 def _expected_verdicts(graded: dict[str, Any], name: str) -> None:
@@ -135,3 +136,17 @@ def _outputs_hide_hidden_clauses_from_students(graded: dict[str, Any]) -> None:
     assert scope["score"] == _sub(graded, "exits-after-one")["score"]
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "fork-bomb" in html and "ROBUST-2" in html  # the instructor sees everything
+
+
+def _failures_were_confirmed_by_re_runs(graded: dict[str, Any]) -> None:
+    """With the default --confirm 2, a failure on a listening server was run again and
+    counts only with a majority; a passing clause ran once."""
+    assert graded["ioconform"]["confirm"] == 2
+    for c in _sub(graded, "correct-c")["clauses"]:
+        assert (c["verdict"], c["runs"]) == ("pass", []), c["detail"][:300]
+    for c in _sub(graded, "no-drain")["clauses"]:
+        if c["clause"] in EXPECTED["no-drain"]["not_pass"]:
+            assert c["runs"][:1] == ["fail"] and c["runs"].count("fail") * 2 > len(c["runs"])
+            assert c["confirm_s"] > 0 and f"failed {c['runs'].count('fail')} of" in c["detail"]
+    stopped = _sub(graded, "hangs")["clauses"]  # never checked clause by clause
+    assert all(c["runs"] == [] for c in stopped)
