@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from conformance.clause import REGISTRY, Failed
+from conformance.clause import REGISTRY, Failed, Skipped
 from conformance.clauses import verify
+from conformance.clauses.resources import PAST_LIMIT, judge_past_limit
+from conformance.clauses.streams import HELD_BOUND, judge_held
 from conformance.events import (
     Closed,
     Connected,
@@ -24,6 +26,7 @@ from conformance.events import (
     Stalled,
     Transcript,
 )
+from conformance.harness.queues import _entries
 from conformance.runner import render
 
 
@@ -263,3 +266,69 @@ def test_render_prefers_the_failures_own_hint_and_shows_the_exit() -> None:
     assert "  server:   killed by SIGKILL (pid 4242, port 20123)" in text.splitlines()
     assert text.splitlines()[-1] == "  hint:     a specific hint"
     assert "expected:" not in text and "actual:" not in text
+
+
+# -- CAPACITY-1/3 and BACKPRESSURE-2: verdicts on counts, judged with no server ----------
+
+def test_past_limit_passes_when_every_client_is_served_or_refused() -> None:
+    judge_past_limit(1024, 1024 + PAST_LIMIT, 1020, [])
+
+
+def test_past_limit_fails_a_client_left_in_silence() -> None:
+    with pytest.raises(Failed, match="12 of 1124 clients were neither served nor refused") as e:
+        judge_past_limit(1024, 1024 + PAST_LIMIT, 1020, [(1025, "no echo")] * 12)
+    assert e.value.actual == "connection #1025: no echo"
+    assert "92 refused" in e.value.details[0]
+
+
+def test_past_limit_names_a_silent_batch_that_stopped_the_opening() -> None:
+    with pytest.raises(Failed) as e:
+        judge_past_limit(1024, 1050, 1020, [(1030, "no echo")] * 30)
+    assert any("stopped after 1050 of 1124" in d for d in e.value.details)
+
+
+def test_past_limit_is_no_verdict_on_a_slow_server() -> None:
+    """Cut by the time bound while clients were still being answered, or never past the
+    limit: a skip, never a false FAIL."""
+    with pytest.raises(Skipped, match="busy machine"):
+        judge_past_limit(1024, 1100, 1000, [(1050, "no echo")] * 40, silent=False)
+    with pytest.raises(Skipped, match="none past the limit"):
+        judge_past_limit(1024, 750, 750, [])
+    judge_past_limit(1024, 1100, 1020, [])  # past the limit, all answered: a pass
+
+
+def test_held_subtracts_what_the_kernel_holds() -> None:
+    mib = 1 << 20
+    # A bounded server: 6 MiB pushed, 5.9 MiB of it in the four socket queues.
+    judge_held(6 * mib, 0, 6 * mib - 100 * 1024, True, 0)
+    # Exactly the bound is still within it.
+    judge_held(5 * mib + HELD_BOUND, 0, 5 * mib, True, 0)
+
+
+def test_held_fails_a_server_that_reads_on_whatever_its_rss() -> None:
+    mib = 1 << 20
+    with pytest.raises(Failed, match="holds the echo") as e:
+        judge_held(48 * mib, 256, 4 * mib + 256, True, 0)  # RSS says nothing: still held
+    assert e.value.actual == "at least 44.0 MiB held"
+    assert "held 4.0 MiB" in e.value.details[0]
+
+
+def test_held_with_only_a_capacity_bound_says_so() -> None:
+    mib = 1 << 20
+    judge_held(40 * mib, 0, 40 * mib, False, 0)  # the queues could hold all of it
+    with pytest.raises(Failed) as e:
+        judge_held(48 * mib, 0, 40 * mib, False, 0)
+    assert "can hold at most 40.0 MiB" in e.value.details[0]
+
+
+def test_kernel_queues_are_read_for_both_ends_of_a_loopback_connection() -> None:
+    table = (
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt\n"
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000\n"
+        "   1: 0100007F:A000 0100007F:1F90 01 00004000:00000000 00:00000000 00000000\n"
+        "   2: 0100007F:1F90 0100007F:A000 01 00000100:00200000 00:00000000 00000000\n"
+        "   3: 0A000001:1F90 0A000002:A000 01 00000001:00000001 00:00000000 00000000\n")
+    queued = _entries(table)
+    assert queued[(0xA000, 0x1F90)] == 0x4000
+    assert queued[(0x1F90, 0xA000)] == 0x100 + 0x200000
+    assert len(queued) == 2  # neither the listener nor a connection off loopback

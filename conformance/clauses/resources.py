@@ -68,22 +68,6 @@ def idle_cpu(s: Session) -> None:
                    unit="% of one core", what="CPU use while idle", details=tuple(details))
 
 
-def _open_confirmed(s: Session, n: int, batch: int) -> list[Client]:
-    """Open ``n`` connections in batches, each confirmed by one round trip."""
-    opened: list[Client] = []
-    while len(opened) < n:
-        clients = s.connect(min(batch, n - len(opened)))
-        work = [(c, s.payload(c.conn, 16, "cap")) for c in clients]
-        s.roundtrip(work)
-        try:
-            verify.served(s, work)  # the first batch not served ends the check
-        except Failed as f:
-            f.details += (f"{len(opened)} connections were open and served before",)
-            raise
-        opened += clients
-    return opened
-
-
 def _fd_headroom(needed: int) -> None:
     if sys.platform == "win32":
         return  # no per-process descriptor limit to speak of
@@ -111,6 +95,7 @@ class _Answers:
         self.sent: dict[Client, bytes] = {}
         self._start: dict[Client, int] = {}  # stdout offset when the payload was sent
         self._printed: set[Client] = set()
+        self._searched = -1  # stdout's size when last searched
 
     def send(self, batch: list[Client]) -> dict[Client, bytes]:
         s = self.s
@@ -124,10 +109,11 @@ class _Answers:
         s.send(list(work.items()), read_back=False)
         return work
 
-    def served(self, c: Client, out: bytes) -> bool:
+    def served(self, c: Client, out: bytes | None) -> bool:
+        """``out``: stdout, or None when it has not changed since the last search."""
         if self.s.echo:
             return c.received >= len(self.sent[c])
-        if c not in self._printed:
+        if out is not None and c not in self._printed:
             # Searched only in what was printed after the payload was sent: fast, and
             # nothing printed before can be mistaken for it.
             n, end = find_printed(out, self.sent[c], self._start[c])
@@ -137,15 +123,23 @@ class _Answers:
         return c in self._printed
 
     def refused(self, c: Client) -> bool:
-        return isinstance(self.s.transcript.ending(c.conn), (Eof, Reset))
+        # The flags first: the transcript is searched only for a connection that broke.
+        return c.eof or (c.broken and isinstance(self.s.transcript.ending(c.conn),
+                                                 (Eof, Reset)))
 
-    def stdout(self) -> bytes:
-        return b"" if self.s.echo or self.s.server.stdout is None else self.s.server.stdout.data()
+    def stdout(self, changed: bool = False) -> bytes | None:
+        """The server's stdout; with ``changed``, None unless it grew since last asked."""
+        out = self.s.server.stdout
+        if self.s.echo or out is None or (changed and out.total == self._searched):
+            return None
+        self._searched = out.total
+        return out.data()
 
     def settle(self, pending: dict[Client, bytes], stall: float,
-               until: float) -> dict[Client, bytes]:
-        """Wait until each client is served or refused; return those still waiting once
-        ``stall`` seconds passed with none of them settling, or at ``until``.
+               until: float) -> tuple[dict[Client, bytes], bool]:
+        """Wait until each client is served or refused.  Returns those still waiting,
+        and whether they met silence: ``stall`` seconds in which none of them settled
+        (rather than ``until``, a bound on the whole wait, while some still did).
 
         A refusal shows only to a client that reads: a print server's client never
         expects data, so its socket is read here too, and the EOF or reset of a closed
@@ -154,46 +148,45 @@ class _Answers:
         pending = dict(pending)
         deadline = time.monotonic() + stall
         while True:
-            out = self.stdout()
+            out = self.stdout(changed=True)
             settled = [c for c in pending if self.refused(c) or self.served(c, out)]
             for c in settled:
                 del pending[c]
             now = time.monotonic()
             if settled:
                 deadline = now + stall
-            left = min(deadline, until) - now
-            if not pending or left <= 0:
-                return pending
-            self.s.driver.wait_readable(list(pending), min(left, 0.05))
+            if not pending or now >= min(deadline, until):
+                return pending, now >= deadline
+            self.s.driver.wait_readable(list(pending), min(min(deadline, until) - now, 0.05))
 
 
 def _silence(s: Session, c: Client) -> str:
     if s.transcript.ending(c.conn) is None:
+        since = next((e.at for e in s.transcript.of(c.conn)), s.transcript.now())
         return (f"no {'echo' if s.echo else 'print'} and no EOF or reset, the connection "
-                f"still open {s.transcript.now() - s.transcript.of(c.conn)[0].at:.0f} s "
-                "after it was made")
+                f"still open {s.transcript.now() - since:.0f} s after it was made")
     return verify.ending(s.transcript, c.conn)
 
 
 def judge_past_limit(limit: int, opened: int, served: int,
-                     hung: Sequence[tuple[int, str]]) -> None:
+                     hung: Sequence[tuple[int, str]], silent: bool = True) -> None:
     """The verdict on ``opened`` clients, ``limit + PAST_LIMIT`` wanted: every one served
-    or refused.  ``hung`` lists (connection, how it ended) for the others."""
-    wanted = limit + PAST_LIMIT
-    if not hung and opened >= wanted:
-        return
-    details = [f"{served} clients were served, {opened - served - len(hung)} refused"]
-    if opened < wanted:
-        details.append(f"stopped after {opened} of {wanted} clients: the last batch got no "
-                       "answer at all, or the time allowed ran out")
-    if not hung:  # only a time bound ends the opening with nobody left waiting
-        raise Failed(f"only {opened} of {wanted} clients could be opened in the time allowed",
-                     expected=f"{wanted} clients served or refused (the limit is {limit})",
-                     actual=f"{opened} clients", details=tuple(details))
-    conn, how = hung[0]
-    raise Failed(f"{len(hung)} of {opened} clients were neither served nor refused",
-                 expected="every client served, or its connection closed by the server",
-                 actual=f"connection #{conn}: {how}", details=tuple(details))
+    or refused.  ``hung`` lists (connection, how it ended) for the others; ``silent``
+    says they met a full stall of silence, not the time bound while clients were still
+    being answered (a slow server, or a busy machine, is no defect)."""
+    if hung and silent:
+        conn, how = hung[0]
+        details = [f"{served} clients were served, {opened - served - len(hung)} refused"]
+        if opened < limit + PAST_LIMIT:
+            details.append(f"stopped after {opened} of {limit + PAST_LIMIT} clients: the "
+                           "last batch got no answer at all")
+        raise Failed(f"{len(hung)} of {opened} clients were neither served nor refused",
+                     expected="every client served, or its connection closed by the server",
+                     actual=f"connection #{conn}: {how}", details=tuple(details))
+    if hung or opened <= limit:
+        raise Skipped(f"{opened} clients opened and {served} served in the time allowed, "
+                      f"{'some still waiting' if hung else 'none'} past the limit of "
+                      f"{limit}: a slow server or a busy machine; try --timeout-scale 2")
 
 
 def _past_limit(s: Session, limit: int, died: str) -> None:
@@ -207,14 +200,15 @@ def _past_limit(s: Session, limit: int, died: str) -> None:
     waiting: dict[Client, bytes] = {}
     while len(answers.sent) < wanted and time.monotonic() < until:
         batch = s.connect(min(CAPACITY_BATCH, wanted - len(answers.sent)))
-        late = answers.settle(answers.send(batch), s.timing.stall, until)
+        late, _ = answers.settle(answers.send(batch), s.timing.stall, until)
         waiting.update(late)
         verify.alive(s, hint=died)
         if len(late) == len(batch):
             break  # a whole batch met silence: more clients cannot change the verdict
     # A segment dropped for a full accept queue comes again after TCP's retransmission
-    # timeout (0.2 s and more, doubling): one more stall lets those clients settle.
-    waiting = answers.settle(waiting, s.timing.stall, until + s.timing.stall)
+    # timeout (0.2 s and more, doubling): a stall more lets those clients settle, and a
+    # server still answering gets a little longer.
+    waiting, silent = answers.settle(waiting, s.timing.stall, until + 3 * s.timing.stall)
     verify.alive(s, hint=died)
     # A refusal outweighs service: read what ended since, so a client closed by the server
     # is counted refused, whatever appears on stdout.
@@ -223,7 +217,7 @@ def _past_limit(s: Session, limit: int, died: str) -> None:
     served = [c for c in answers.sent
               if c not in waiting and not answers.refused(c) and answers.served(c, out)]
     judge_past_limit(limit, len(answers.sent), len(served),
-                     [(c.conn, _silence(s, c)) for c in waiting])
+                     [(c.conn, _silence(s, c)) for c in waiting], silent)
     work = [(c, s.payload(c.conn, 32, "again")) for c in dict.fromkeys(served[:5] + served[-5:])]
     s.roundtrip(work)
     whole = [(c, s.transcript.sent(c.conn)) for c, _ in work] if s.echo else work
@@ -282,7 +276,23 @@ def capacity_fd_tables(s: Session) -> None:
     scale beyond the platform's limit)""")
 def capacity_many(s: Session) -> None:
     _fd_headroom(5000 * 2 + 200)  # the harness holds the client side of every connection
-    _open_confirmed(s, 5000, 250)
+    answers = _Answers(s)
+    until = time.monotonic() + s.timing.total
+    while len(answers.sent) < 5000:
+        before = len(answers.sent)
+        batch = s.connect(250)
+        late, silent = answers.settle(answers.send(batch), s.timing.stall, until)
+        out = answers.stdout()
+        unserved = [c for c in batch if not answers.served(c, out)]
+        if late and not silent:
+            raise Skipped(f"{before} connections opened in the time allowed, and the "
+                          "server was still answering: a slow server or a busy machine")
+        if unserved:
+            c = unserved[0]
+            raise Failed(f"{len(unserved)} of the 250 clients opened after {before} were "
+                         "not served", expected="every connection confirmed by a round trip",
+                         actual=f"connection #{c.conn}: {_silence(s, c)}",
+                         details=(f"{before} connections were open and served before",))
     verify.alive(s)
 
 
