@@ -151,3 +151,28 @@ def test_declared_limitations_become_xfail_or_xpass(pytester: pytest.Pytester) -
 def test_the_mutant_module_is_what_the_xfail_test_runs() -> None:
     assert ET_NO_DRAIN.command[:3] == ("{python}", "-m", "implementations.mutants.et_no_drain")
     assert sys.executable in ET_NO_DRAIN.argv(1)
+
+
+def test_a_failure_is_confirmed_by_a_re_run_and_the_runs_reach_the_json(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """--ioconform-confirm 1: ECHO-3 of a read-once mutant fails on a fresh server
+    again, so it counts, and the JSON gives both runs; the header says where N came from."""
+    out = tmp_path / "v.json"
+    result = contract(pytester, "--mutants", "--impl", ET_NO_DRAIN.name, "--clause",
+                      "ECHO-3", "--timeout-scale", "0.5", "--ioconform-confirm", "1",
+                      "--ioconform-json", str(out))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["ioconform: confirm=1 (command line --ioconform-confirm)"])
+    got = verdicts(out)[(ET_NO_DRAIN.name, "ECHO-3")]
+    assert (got["verdict"], got["runs"]) == ("fail", ["fail", "fail"])
+    assert got["confirm_s"] > 0 and "failed 2 of 2 runs" in got["detail"]
+
+
+def test_a_bad_confirm_count_names_its_source(pytester: pytest.Pytester,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IOCONFORM_CONFIRM", "-1")
+    result = contract(pytester, "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: ioconform: environment variable IOCONFORM_CONFIRM: "
+                                 "must be a whole number, 0 or more, got '-1'"])
