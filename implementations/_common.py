@@ -17,27 +17,39 @@ from typing import NamedTuple
 # reading that client until its output drains: the data waits in kernel buffers and TCP flow
 # control slows the client, so memory stays bounded when a client sends but does not read.
 HIGH_WATER = 64 * 1024
+_PRINTS = True  # False with --service echo-only: emit() prints nothing
 
 
 class Options(NamedTuple):
     port: int
-    echo: bool  # --service echo (True) or print (False)
+    echo: bool  # --service echo or echo-only (True), or print (False)
     bufsize: int
     host: str
+
+
+_backlog = socket.SOMAXCONN
 
 
 def _parse_args(description: str) -> Options:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("port", type=int, help="TCP port to listen on")
-    parser.add_argument("--service", choices=("echo", "print"), default="echo",
-                        help="echo: send every byte back and print it; print: only print it")
+    parser.add_argument("--service", choices=("echo", "print", "echo-only"), default="echo",
+                        help="echo: send every byte back and print it; print: only print it; "
+                        "echo-only: only send it back")
     parser.add_argument("--bufsize", type=int, default=255,
                         help="bytes per recv() (default 255, like the seed: partial reads happen)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--backlog", type=int, default=socket.SOMAXCONN,
+                        help="listen() backlog (default SOMAXCONN; 1 is the seed's: slow, "
+                             "not wrong)")
     ns = parser.parse_args()
-    if ns.bufsize < 1:
-        parser.error("--bufsize must be at least 1")
-    return Options(ns.port, ns.service == "echo", ns.bufsize, ns.host)
+    if ns.bufsize < 1 or ns.backlog < 1:
+        parser.error("--bufsize and --backlog must be at least 1")
+    global _backlog
+    _backlog = ns.backlog
+    global _PRINTS
+    _PRINTS = ns.service != "echo-only"
+    return Options(ns.port, ns.service != "print", ns.bufsize, ns.host)
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -49,7 +61,7 @@ def listen(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     # The seed's listen(fd, 1) drops the SYNs of a connect burst: those clients wait 1 s or more.
-    sock.listen(socket.SOMAXCONN)
+    sock.listen(_backlog)
     return sock
 
 
@@ -59,6 +71,8 @@ def emit(chunk: bytes | memoryview, flush: bool = True) -> None:
     ``flush=False`` leaves the line in stdout's buffer, for a single-threaded loop that
     calls flush_stdout() before it next sleeps: one write() per round, not one per chunk.
     """
+    if not _PRINTS:
+        return
     # A reader gone from our stdout must not stop the echo, nor pass for a client socket error.
     try:
         if flush:

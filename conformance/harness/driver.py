@@ -27,6 +27,7 @@ from conformance.events import (
     Stalled,
     Transcript,
 )
+from conformance.harness import backlog
 
 _CHUNK = 1 << 16
 
@@ -164,11 +165,39 @@ class Driver:
         self.t = transcript
         self.stall = stall
         self.clients: list[Client] = []
+        self._limit: int | None = 0  # the accept queue's size; 0: not asked yet
 
-    def connect(self, n: int = 1, rcvbuf: int = 0) -> list[Client]:
-        """Connect ``n`` clients at once; failures are recorded, not raised."""
+    def connect(self, n: int = 1, rcvbuf: int = 0, *, burst: bool = False) -> list[Client]:
+        """Connect ``n`` clients; failures are recorded, not raised.  They connect at once
+        when the listener's accept queue has room for them all (or with ``burst``);
+        otherwise in slices that fit the room, each when the server has accepted the
+        last (see harness/backlog.py): a small listen() backlog is slow, not wrong."""
         batch = [Client(self.t, len(self.clients) + i, self.port) for i in range(n)]
         self.clients.extend(batch)
+        paced = not burst and n > 1 and self.queue_limit() is not None
+        done, deadline = 0, time.monotonic() + self.stall
+        while done < n:
+            room = (n - done if not paced or (q := backlog.queue(self.port)) is None
+                    else q[1] - q[0])
+            if room > 0:
+                deadline = time.monotonic() + self.stall
+            elif time.monotonic() < deadline:
+                time.sleep(0.002)  # polling the kernel's queue count: there is no event
+                continue
+            else:
+                room = n - done  # the server stopped accepting: the rest all at once
+            self._open(batch[done:done + room], rcvbuf)
+            done += min(room, n - done)
+        return batch
+
+    def queue_limit(self) -> int | None:
+        """How many connections the server's accept queue holds (None: unknown)."""
+        if self._limit == 0:
+            q = backlog.queue(self.port)
+            self._limit = None if q is None else q[1]
+        return self._limit
+
+    def _open(self, batch: Sequence[Client], rcvbuf: int) -> None:
         for c in batch:
             c.start_connect(rcvbuf)
         pending = {c for c in batch if c.sock is not None and not c.broken}
@@ -189,7 +218,6 @@ class Driver:
                     sel.unregister(key.fileobj)
                     pending.discard(c)
                     c.finish_connect()
-        return batch
 
     def transfer(
         self,

@@ -1,0 +1,72 @@
+"""The accept queue as sock_diag reports it, and the driver's connects paced to it.
+
+listen(fd, 1) is slow, not wrong (listen(2)): a burst of handshakes that finds the queue
+full is dropped for TCP to retry a second later.  These run real listeners on loopback;
+the accepting side is a thread, so each test controls when the queue drains.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from conformance.events import Transcript
+from conformance.harness import backlog
+from conformance.harness.driver import Driver
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="sock_diag(7) is Linux's")
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        yield s
+
+
+def _port(s: socket.socket) -> int:
+    return int(s.getsockname()[1])
+
+
+def test_the_queue_reports_waiting_connections_and_room(listener: socket.socket) -> None:
+    assert backlog.queue(_port(listener)) == (0, 2)  # backlog 1: full above one waiting
+    with socket.create_connection(("127.0.0.1", _port(listener)), timeout=2):
+        assert backlog.queue(_port(listener)) == (1, 2)
+    assert backlog.queue(1) is None  # nothing listens on port 1
+
+
+def test_a_burst_overflows_a_small_backlog(listener: socket.socket) -> None:
+    """Nobody accepts: two handshakes fit, the rest wait for TCP's retry (1 s), past the
+    driver's half-second stall."""
+    clients = Driver(_port(listener), Transcript(), 0.5).connect(8, burst=True)
+    assert sum(not c.broken for c in clients) == 2
+
+
+def test_paced_connects_all_complete_through_a_backlog_of_one(
+        listener: socket.socket) -> None:
+    """The server accepts as the queue fills, and the driver opens a connection only
+    when there is room: all twenty connect, none waits for a retry."""
+    peers: list[socket.socket] = []
+
+    def serve() -> None:
+        listener.settimeout(5)
+        while len(peers) < 20:
+            peers.append(listener.accept()[0])
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        clients = Driver(_port(listener), Transcript(), 0.5).connect(20)
+        t.join(5)
+        assert [c for c in clients if c.broken] == [] and len(peers) == 20
+    finally:
+        for p in peers:
+            p.close()
+        for c in clients:
+            c.close("fin")
