@@ -1,7 +1,8 @@
 """Windows' TCP table read (wintcp) against a fake iphlpapi, on any platform: the table
 grows between the size query and the read while other programs churn connections, Wine
 answers ERROR_OUTOFMEMORY when it grew during each of its own tries, and psutil's read
-stands in when the table cannot be read."""
+(on Windows) or Linux's own table (under Wine) stands in when the table cannot be
+read."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from conformance.harness import wintcp
+from conformance.harness import wine, wintcp
 
 ROW = ctypes.sizeof(wintcp._Row4)
 ERROR_OUTOFMEMORY, ERROR_INVALID_PARAMETER, ERROR_NO_DATA = 14, 87, 232
@@ -32,13 +33,16 @@ class Fake:
     of ``script`` (error codes) instead of the table."""
 
     def __init__(self, rows: list[tuple[int, int, int]], growth: int = 0,
-                 script: Iterable[int] = ()) -> None:
+                 script: Iterable[int] = (), clock: list[float] | None = None) -> None:
         self.rows, self.growth, self.script = rows, growth, iter(script)
+        self.clock = clock  # when given: every call takes a second of it
         self.offered: list[int] = []  # the buffer sizes offered, call by call
         self.others = 0  # TIME_WAIT rows of other programs, before the server's own
 
     def get(self, buf: Any, size: Any, order: bool) -> int:
         self.offered.append(size._obj.value)
+        if self.clock is not None:
+            self.clock[0] += 1.0
         if (answer := next(self.script, None)) is not None:
             return answer
         self.others += self.growth if self.growth >= 0 else size._obj.value // ROW + 1
@@ -96,6 +100,7 @@ def _install(monkeypatch: pytest.MonkeyPatch, fake: Fake) -> Fake:
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setattr(ctypes, "windll", types.SimpleNamespace(iphlpapi=api), raising=False)
     monkeypatch.setattr(ctypes, "WinError", _win_error, raising=False)
+    monkeypatch.setattr(wine, "under_wine", lambda: False)
     return fake
 
 
@@ -165,7 +170,63 @@ def test_a_table_neither_can_read_is_an_error_that_says_so_not_an_empty_table(
         raise _win_error(ERROR_OUTOFMEMORY)
 
     monkeypatch.setattr(psutil, "net_connections", net_connections)
-    with pytest.raises(wintcp.TableUnreadable, match=r"could not be read.*psutil"):
+    with pytest.raises(wintcp.TableUnreadable, match=r"could not be read.*nor from psutil"):
         wintcp.sockets_on(5000)
     assert len(fake.offered) == wintcp._TRIES and 1 < len(psutil_calls) <= 8
     assert sum(pauses) < 3
+
+
+def test_a_table_that_stays_unreadable_is_read_again_for_a_bounded_time(
+        monkeypatch: pytest.MonkeyPatch, psutil_reads: list[int]) -> None:
+    """Under load one read took 2.9 s: tries stop at the budget, not only at their count."""
+    clock = [0.0]
+    fake = _install(monkeypatch, Fake(MINE, script=[ERROR_OUTOFMEMORY] * 1000, clock=clock))
+    monkeypatch.setattr(wintcp, "time", types.SimpleNamespace(
+        monotonic=lambda: clock[0], sleep=lambda s: None))
+    assert wintcp.sockets_on(5000) == FOUND
+    assert len(fake.offered) == int(wintcp._BUDGET) and len(psutil_reads) == 1  # at 0 s, 1 s
+
+
+LINUX_TCP = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1388 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1
+   1: 0100007F:1388 0100007F:9C41 01 00000000:00000000 00:00000000 00000000     0        0 2
+   2: 0100007F:1388 0100007F:9C42 08 00000000:00000000 00:00000000 00000000     0        0 3
+   3: 0100007F:1388 0100007F:9C44 06 00000000:00000000 00:00000000 00000000     0        0 0
+   4: 0100007F:1770 0100007F:9C43 01 00000000:00000000 00:00000000 00000000     0        0 4
+"""
+LINUX_TCP6 = """\
+  sl  local_address                         remote_address                        st
+   0: 00000000000000000000000001000000:1388 00000000000000000000000000000000:0000 0A
+"""
+
+
+@pytest.fixture
+def under_wine(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
+    """Wine, with Linux's tables at ``tmp_path`` (drive Z: under Wine)."""
+    (tmp_path / "tcp").write_text(LINUX_TCP)
+    (tmp_path / "tcp6").write_text(LINUX_TCP6)
+    monkeypatch.setattr(wintcp, "LINUX_TABLES", (str(tmp_path / "tcp"), str(tmp_path / "tcp6")))
+    monkeypatch.setattr(wine, "under_wine", lambda: True)
+    return tmp_path
+
+
+def test_under_wine_linuxs_own_table_stands_in_never_psutil(
+        monkeypatch: pytest.MonkeyPatch, pauses: list[float], psutil_reads: list[int],
+        under_wine: Any) -> None:
+    """psutil's read took 199 s under Wine beside other churning runs."""
+    fake = _install(monkeypatch, Fake(MINE, script=[ERROR_OUTOFMEMORY] * 1000))
+    monkeypatch.setattr(wine, "under_wine", lambda: True)
+    assert wintcp.sockets_on(5000) == [*FOUND, (5000, 0, "LISTEN")]  # the IPv6 listener too
+    assert len(fake.offered) == wintcp._TRIES and not psutil_reads
+
+
+def test_under_wine_a_host_without_ipv6_still_has_its_table_read(
+        monkeypatch: pytest.MonkeyPatch, pauses: list[float], under_wine: Any) -> None:
+    _install(monkeypatch, Fake(MINE, script=[ERROR_OUTOFMEMORY] * 1000))
+    monkeypatch.setattr(wine, "under_wine", lambda: True)
+    (under_wine / "tcp6").unlink()
+    assert wintcp.sockets_on(5000) == FOUND
+    (under_wine / "tcp").unlink()
+    with pytest.raises(wintcp.TableUnreadable, match="nor from Linux's table"):
+        wintcp.sockets_on(5000)

@@ -23,7 +23,8 @@ What Wine changes, and how the harness copes:
 - *"Out of memory".*  Wine reads a system table (the TCP table behind GetTcpTable and
   psutil) up to five times while it keeps growing, then answers ERROR_OUTOFMEMORY; behind
   a churn clause's thousands of TIME_WAIT sockets that happens without any shortage of
-  memory.  Such answers are read again within a bound (``transient``, ``wintcp``).
+  memory.  Such a read is made again within a bound (``transient``), then the table is
+  read from Linux's ``/proc/net/tcp`` through drive Z: (``wintcp``).
 - *Terminal.*  On a terminal, Wine's console layer writes cursor escapes into the
   program's stdout; a pipe keeps the bytes exact (and Windows CPython refuses to start
   with its stdout on a file).
