@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from conformance.harness import observe, ports, transient, wintcp
+from conformance.harness import observe, ports, transient, wine, wintcp
 from conformance.harness.process import ServerProcess
 from conformance.manifest import from_command
 
@@ -240,6 +240,17 @@ def test_a_table_unreadable_until_the_deadline_is_an_error_never_not_listening(
     _listening_after(server, monkeypatch, unreadable=10**6)
     with pytest.raises(wintcp.TableUnreadable):
         server.wait_listening(0.2)
+
+
+def test_under_wine_the_diagnosis_of_other_ports_skips_psutils_slow_table(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def minutes(procs: Any) -> list[tuple[int, int, str]]:
+        raise AssertionError("psutil's table with owners: 199 s for one read under Wine")
+
+    monkeypatch.setattr(wine, "under_wine", lambda: True)
+    monkeypatch.setattr(observe, "tcp_sockets", minutes)
+    server = ServerProcess(from_command("blocking", "echo", ["server", "{port}"]), 1)
+    assert server.other_listening_ports() == []
 
 
 # -- port probing ------------------------------------------------------------------------
