@@ -305,19 +305,27 @@ def test_held_subtracts_what_the_kernel_holds() -> None:
     judge_held(5 * mib + HELD_BOUND, 0, 5 * mib, True, 0)
 
 
-def test_held_fails_a_server_that_reads_on_whatever_its_rss() -> None:
+def test_held_fails_a_server_that_reads_on_and_keeps_the_echo() -> None:
     mib = 1 << 20
     with pytest.raises(Failed, match="holds the echo") as e:
-        judge_held(48 * mib, 256, 4 * mib + 256, True, 0)  # RSS says nothing: still held
+        judge_held(48 * mib, 256, 4 * mib + 256, True, 44 * mib)
     assert e.value.actual == "at least 44.0 MiB held"
     assert "held 4.0 MiB" in e.value.details[0]
+    with pytest.raises(Failed):  # a slow server caught early: held just past the bound
+        judge_held(7 * mib, 0, 5 * mib + 900 * 1024, True, 1 * mib)
+
+
+def test_held_leaves_a_server_that_drops_the_echo_to_backpressure_1() -> None:
+    """Bytes neither echoed, nor queued, nor in the server's memory were dropped."""
+    mib = 1 << 20
+    judge_held(48 * mib, 0, 4 * mib, True, 0)
 
 
 def test_held_with_only_a_capacity_bound_says_so() -> None:
     mib = 1 << 20
     judge_held(40 * mib, 0, 40 * mib, False, 0)  # the queues could hold all of it
     with pytest.raises(Failed) as e:
-        judge_held(48 * mib, 0, 40 * mib, False, 0)
+        judge_held(48 * mib, 0, 40 * mib, False, 8 * mib)
     assert "can hold at most 40.0 MiB" in e.value.details[0]
 
 
