@@ -340,3 +340,8 @@ def test_kernel_queues_are_read_for_both_ends_of_a_loopback_connection() -> None
     assert queued[(0xA000, 0x1F90)] == 0x4000
     assert queued[(0x1F90, 0xA000)] == 0x100 + 0x200000
     assert len(queued) == 2  # neither the listener nor a connection off loopback
+    v6 = ("  sl  local_address                         remote_address                        "
+          "st tx_queue rx_queue\n"
+          "   0: 0000000000000000FFFF00000100007F:1F90 0000000000000000FFFF00000100007F:A000 "
+          "01 00000010:00000020\n")
+    assert _entries(v6) == {(0x1F90, 0xA000): 0x30}  # ::ffff:127.0.0.1, a dual-stack server

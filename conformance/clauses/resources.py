@@ -195,7 +195,7 @@ def _past_limit(s: Session, limit: int, died: str) -> None:
     alive, and the first and last clients it served still served."""
     _fd_headroom(limit + PAST_LIMIT + 200)
     wanted = limit + PAST_LIMIT
-    until = time.monotonic() + 8 * s.timing.stall  # bounds the whole stimulus
+    until = time.monotonic() + 6 * s.timing.stall  # bounds the whole stimulus
     answers = _Answers(s)
     waiting: dict[Client, bytes] = {}
     while len(answers.sent) < wanted and time.monotonic() < until:
@@ -208,7 +208,7 @@ def _past_limit(s: Session, limit: int, died: str) -> None:
     # A segment dropped for a full accept queue comes again after TCP's retransmission
     # timeout (0.2 s and more, doubling): a stall more lets those clients settle, and a
     # server still answering gets a little longer.
-    waiting, silent = answers.settle(waiting, s.timing.stall, until + 3 * s.timing.stall)
+    waiting, silent = answers.settle(waiting, s.timing.stall, until + 2 * s.timing.stall)
     verify.alive(s, hint=died)
     # A refusal outweighs service: read what ended since, so a client closed by the server
     # is counted refused, whatever appears on stdout.

@@ -6,7 +6,7 @@ the server's send queue, the client's receive queue.  Subtract the four kernel q
 what remains is what the server holds itself -- whatever its speed, which an RSS figure
 sampled in a time window cannot say.
 
-On Linux ``/proc/net/tcp`` lists every IPv4 socket of the network namespace with
+On Linux ``/proc/net/tcp`` (and ``tcp6``) lists every socket of the network namespace with
 ``tx_queue`` (bytes written and not yet acknowledged by the peer: unsent and in flight)
 and ``rx_queue`` (bytes arrived and not yet read).  On loopback a segment stays in its
 sender's tx_queue until the receiver has queued it and acknowledged it, so at any
@@ -27,7 +27,10 @@ from pathlib import Path
 
 from conformance.harness.driver import Client
 
-_TABLE = Path("/proc/net/tcp")
+# IPv4 sockets, and IPv6 ones: a server listening on [::] accepts our 127.0.0.1 clients
+# as ::ffff:127.0.0.1, which only /proc/net/tcp6 lists.
+_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+_LOOPBACK = ("0100007F:", "0000000000000000FFFF00000100007F:")
 _ELSEWHERE = 32 << 20  # a server socket's two buffers where no sysctl says (macOS, Windows)
 
 
@@ -39,20 +42,23 @@ def _entries(text: str) -> dict[tuple[int, int], int]:
         if len(fields) < 5:
             continue
         local, remote, queues = fields[1], fields[2], fields[4]
-        if not (local.startswith("0100007F:") and remote.startswith("0100007F:")):
+        if not (local.startswith(_LOOPBACK) and remote.startswith(_LOOPBACK)):
             continue
         tx, _, rx = queues.partition(":")
-        queued[(int(local[9:], 16), int(remote[9:], 16))] = int(tx, 16) + int(rx, 16)
+        ports = (int(local.rpartition(":")[2], 16), int(remote.rpartition(":")[2], 16))
+        queued[ports] = int(tx, 16) + int(rx, 16)
     return queued
 
 
 def in_kernel(client_port: int, server_port: int) -> int | None:
     """Bytes of the connection 127.0.0.1:client_port <-> 127.0.0.1:server_port queued in
     the kernel, both ends and both directions; None when either end is not listed."""
-    try:
-        queued = _entries(_TABLE.read_text())
-    except OSError:
-        return None
+    queued: dict[tuple[int, int], int] = {}
+    for table in _TABLES:
+        try:
+            queued.update(_entries(table.read_text()))
+        except OSError:
+            continue  # no IPv6 here, or no /proc at all
     ends = (queued.get((client_port, server_port)), queued.get((server_port, client_port)))
     return None if None in ends else sum(e for e in ends if e is not None)
 
