@@ -51,10 +51,12 @@ class Reset(Event):
 
 @dataclass(frozen=True)
 class Stalled(Event):
-    """The driver waited ``seconds`` without progress and gave up."""
+    """The driver waited ``seconds`` without progress and gave up; or, with ``budget``,
+    the transfer's whole time ran out while bytes still flowed (too slow, not stuck)."""
 
     waiting_for: str
     seconds: float
+    budget: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -262,6 +262,7 @@ def _check_server(clause: Clause, server: ServerProcess, options: Options, *,
         # disk: on a busy 2-core CI machine that took more than 10 s.
         timing = replace(timing, startup=timing.startup * WINE_STARTUP)
     session = Session(server.impl, server, timing, options.seed)
+    session.sanitize = options.sanitize
     listened = False
     try:
         if not server.wait_listening(timing.startup):

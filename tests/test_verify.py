@@ -138,6 +138,19 @@ def test_echoed_reports_where_a_short_echo_stalled() -> None:
             "to come back") in f.details
 
 
+def test_a_correct_echo_cut_by_the_budget_is_too_slow_to_judge_not_a_failure() -> None:
+    """One byte per read is slow, not wrong: a correct prefix, still flowing when the
+    transfer's budget ran out, is a skip that says so.  A stall or a wrong byte still
+    fails."""
+    out_of_time = Stalled(0, 60.0, "byte 61 of 100 to come back", 0.1, 60.0)
+    s = session_with(*exchange(0, PAYLOAD, PAYLOAD[:60]), out_of_time)
+    with pytest.raises(Skipped, match="echoed 60 B of 100 B in order, and was still going"):
+        verify.echoed(s, [(FakeClient(0, sent=100), PAYLOAD)])
+    assert "budget ran out while bytes still flowed" in verify.ending(s.transcript, 0)
+    wrong = session_with(*exchange(0, PAYLOAD, PAYLOAD[:59] + b"X"), out_of_time)
+    failure(verify.echoed, wrong, [(FakeClient(0, sent=100), PAYLOAD)])
+
+
 def test_echoed_counts_the_other_failing_connections() -> None:
     s = session_with(*exchange(0, PAYLOAD, PAYLOAD), *exchange(1, PAYLOAD, b""),
                      *exchange(2, PAYLOAD, PAYLOAD[:1]), Eof(2, 1.0))

@@ -338,7 +338,7 @@ def robust_vanish(s: Session) -> None:
 def robust_reset_before_accept(s: Session) -> None:
     s.server.suspend()
     try:
-        clients = s.connect(10)
+        clients = s.connect(s.room(10))
         s.send([(c, s.payload(c.conn, 32, "doomed")) for c in clients], read_back=False)
         for c in clients:
             c.close("rst")
@@ -369,8 +369,18 @@ def _still_serving(s: Session) -> None:
 def robust_sanitized(s: Session) -> None:
     program = s.server.impl.executable()
     if not sanitize.instrumented(program):
-        raise Skipped(f"{program or 'the program'} is not built with AddressSanitizer/UBSan; "
-                      "check or grade with --sanitize to build C and C++ servers with them")
+        if not s.sanitize:
+            raise Skipped(f"{program or 'the program'} is not built with AddressSanitizer/"
+                          "UBSan; check or grade with --sanitize to build C and C++ servers "
+                          "with them")
+        raise Skipped(f"--sanitize was given, but {program or 'the program'} is not built "
+                      "with AddressSanitizer/UBSan: "
+                      + ("its build step did not use $CC/$CXX or $CFLAGS, so the sanitizer "
+                         "flags never reached the compiler" if s.impl.build else
+                         "a server given as a command line has no build step to run again "
+                         "with the sanitizer flags; check its folder with a manifest whose "
+                         "`build` compiles it (e.g. `make`), or build it yourself with "
+                         f"{sanitize.FLAGS}"))
     try:
         sizes = sorted({(1 << k) + d for k in range(4, 17) for d in (-1, 0, 1)})
         c = s.connect_one()

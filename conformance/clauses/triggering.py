@@ -89,7 +89,7 @@ def et_accept_drain(s: Session) -> None:
     try:
         # The kernel completes the handshakes on its own; the connections wait in the
         # accept queue behind a single edge.
-        clients = s.connect(20)
+        clients = s.connect(s.room(20))  # a listen(fd, 1) queue holds two, not twenty
         work = [(c, s.payload(c.conn, 40)) for c in clients]
         s.send(work, read_back=False)
     finally:

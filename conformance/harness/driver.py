@@ -144,9 +144,9 @@ class Client:
         name = errno.errorcode.get(e.errno or 0, str(e))
         self.t.record(Reset(self.conn, self.t.now(), name if _is_reset(e) else str(e)))
 
-    def stalled(self, waiting_for: str, seconds: float) -> None:
+    def stalled(self, waiting_for: str, seconds: float, budget: float = 0.0) -> None:
         self.broken = True
-        self.t.record(Stalled(self.conn, self.t.now(), waiting_for, seconds))
+        self.t.record(Stalled(self.conn, self.t.now(), waiting_for, seconds, budget))
 
 
 def _waiting_for(c: Client, todo: memoryview, want: int, until_eof: bool) -> str:
@@ -300,9 +300,12 @@ class Driver:
                     last_progress = now
                     continue
                 if left <= 0:
+                    # Out of time with progress within the stall window: the whole
+                    # budget ran out on a server still at work, which is not a stall.
+                    spent = total if now - last_progress < stall else 0.0
                     for c in active:
                         c.stalled(_waiting_for(c, todo[c], want[c], until_eof),
-                                  round(now - last_progress, 1))
+                                  round(now - last_progress, 1), spent)
                     return
                 for key, mask in sel.select(left):
                     c = key.data

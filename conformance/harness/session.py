@@ -69,6 +69,7 @@ class Session:
         self.driver = Driver(server.port, self.transcript, timing.stall)
         # Per connection: the stdout offset just after its last confirmed print.
         self.printed_from: dict[int, int] = {}
+        self.sanitize = False  # --sanitize: ROBUST-4 runs the ASan/UBSan build
 
     @property
     def echo(self) -> bool:
@@ -80,8 +81,14 @@ class Session:
         rng = random.Random(f"{self.seed}/{tag}/{conn}/{n}")
         return rng.randbytes(n).translate(_TABLES[conn % 3])
 
-    def connect(self, n: int = 1, rcvbuf: int = 0) -> list[Client]:
-        return self.driver.connect(n, rcvbuf)
+    def connect(self, n: int = 1, rcvbuf: int = 0, *, burst: bool = False) -> list[Client]:
+        return self.driver.connect(n, rcvbuf, burst=burst)
+
+    def room(self, n: int) -> int:
+        """At most ``n``: how many connections can wait in the accept queue at once, for
+        a stimulus that queues them while the server is stopped (listen(2)'s backlog)."""
+        cap = self.driver.queue_limit()
+        return n if cap is None else max(1, min(n, cap))
 
     def connect_one(self) -> Client:
         return self.connect(1)[0]
