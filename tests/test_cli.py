@@ -231,4 +231,4 @@ def test_capacity_stops_opening_clients_once_a_batch_meets_silence(ioconform_cli
                          str(server), "{port}")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "50 of 50 clients were neither served nor refused" in proc.stdout
-    assert "stopped after 50 of 1100 clients: the last 50 got no answer at all" in proc.stdout
+    assert "stopped after 50 of 1124 clients: the last batch got no answer at all" in proc.stdout
