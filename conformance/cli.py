@@ -41,7 +41,7 @@ from conformance.manifest import (
     load,
     to_toml,
 )
-from conformance.models import MODELS, SERVICES, current_platform
+from conformance.models import MODELS, SERVICE_SUMMARY, SERVICES, current_platform
 from conformance.plugin import select_clauses
 from conformance.runner import DEFAULT_SEED, foreign, unavailable
 from conformance.settings import DEFAULT_CONFIRM
@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
               "       ioconform check [options] --model M --service S -- CMD ARG... {port}")
     check.add_argument("manifest", nargs="?", help="ioconform.toml, or the folder holding it")
     check.add_argument("--model", choices=list(MODELS), help="the server's I/O model")
-    check.add_argument("--service", choices=list(SERVICES), help="echo or print")
+    check.add_argument("--service", choices=list(SERVICES),
+                       help="echo (echo and print), print, or echo-only")
     check.add_argument("--name", default="server", help="a name for the report")
     check.add_argument("--markdown", metavar="FILE",
                        help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY "
@@ -194,6 +195,9 @@ def _list(args: argparse.Namespace) -> int:
         for m in MODELS.values():
             print(f"  {m.name:<12} {m.triggering.value:<10} {m.concurrency.value:<11} "
                   f"{', '.join(sorted(m.platforms)):<22} {m.summary}")
+        print("\nServices")
+        for name, summary in SERVICE_SUMMARY.items():
+            print(f"  {name:<12} {summary}")
     if args.what in ("all", "clauses"):
         print(f"\nClauses ({len(select_clauses([]))})" if args.what == "all" else "Clauses")
         print(report.contract_text())
@@ -203,7 +207,7 @@ def _list(args: argparse.Namespace) -> int:
                  + (corpus() if args.corpus else []))
         for i in impls:
             why = unavailable(i)
-            print(f"  {i.name:<26} {i.model:<12} {i.service:<6} "
+            print(f"  {i.name:<26} {i.model:<12} {i.service:<9} "
                   f"{'available' if why is None else 'unavailable: ' + why}")
     return EXIT_OK
 

@@ -9,7 +9,7 @@ Schema (``name``, ``model``, ``service`` and ``command`` are required)::
 
     name = "py-epoll-et"                      # letters, digits, '.', '_', '-'
     model = "epoll-et"                        # see `ioconform list models`
-    service = "echo"                          # echo | print
+    service = "echo"                          # echo | print | echo-only
     platforms = ["linux"]                     # default: every platform of the model
     command = ["{python}", "-m", "pkg.server", "{port}"]   # or one string, split like a shell
     cwd = "."                                 # relative to the manifest's folder
@@ -136,7 +136,8 @@ def parse(data: Mapping[str, Any], *, source: str, base: Path) -> Implementation
     if not isinstance(model, str) or model not in MODELS:
         raise _fail(source, "model", f"unknown model {model!r} (known: {', '.join(MODELS)})")
     if not isinstance(service, str) or service not in SERVICES:
-        raise _fail(source, "service", f"unknown service {service!r} (known: echo, print)")
+        raise _fail(source, "service",
+                    f"unknown service {service!r} (known: {', '.join(SERVICES)})")
     platforms = data.get("platforms", sorted(MODELS[model].platforms))
     if (not isinstance(platforms, list) or not platforms
             or not all(isinstance(p, str) and p in PLATFORMS for p in platforms)):

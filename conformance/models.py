@@ -14,7 +14,18 @@ import sys
 from dataclasses import dataclass
 
 PLATFORMS = ("linux", "windows", "darwin")
-SERVICES = ("echo", "print")
+SERVICES = ("echo", "print", "echo-only")
+# What each service owes a client, shown by `ioconform list` and the contract.  `echo` is
+# the textbook program: it sends every byte back and prints every chunk; `print` only
+# prints; `echo-only` only sends back (most real echo servers: benchmarks, language
+# documentation examples) and may print anything or nothing.
+SERVICE_SUMMARY = {
+    "echo": "every byte sent back on its connection, and every chunk printed to stdout",
+    "print": "every chunk printed to stdout; nothing sent back",
+    "echo-only": "every byte sent back on its connection; stdout is not judged",
+}
+ECHOING = frozenset({"echo", "echo-only"})  # services that owe the client its bytes back
+PRINTING = frozenset({"echo", "print"})  # services that owe stdout every chunk
 
 
 class Triggering(str, enum.Enum):

@@ -18,7 +18,7 @@ from conformance import __version__
 from conformance.clause import FAMILIES, Clause, Verdict, ordered
 from conformance.gradebook import printable
 from conformance.manifest import Implementation
-from conformance.models import MODELS
+from conformance.models import MODELS, SERVICE_SUMMARY
 from conformance.runner import Result
 
 # Worst first: the cell of a family shows the worst verdict among its clauses.
@@ -232,6 +232,8 @@ def contract_markdown(clauses: Sequence[Clause] | None = None) -> str:
     for m in MODELS.values():
         out.append(f"| `{m.name}` | {m.triggering.value} | {m.concurrency.value} | "
                    f"{', '.join(sorted(m.platforms))} | {m.idle_cpu:.0%} | {m.summary} |")
+    out += ["", "## Services", "", "| service | what it owes |", "|---|---|"]
+    out += [f"| `{name}` | {summary} |" for name, summary in SERVICE_SUMMARY.items()]
     for fam in FAMILIES:
         members = [c for c in chosen if c.family == fam]
         if not members:

@@ -78,6 +78,16 @@ def test_cwd_is_relative_to_the_manifest(manifest: Write) -> None:
     assert load(path).cwd == (path.parent.parent / "build").resolve()
 
 
+@pytest.mark.parametrize("service", ["echo", "print", "echo-only"])
+def test_every_service_is_accepted(manifest: Write, service: str) -> None:
+    assert load(manifest(f'service = "{service}"\n', drop="service")).service == service
+
+
+def test_a_command_line_takes_echo_only() -> None:
+    impl = from_command("threaded", "echo-only", ["./server", "{port}"])
+    assert impl.service == "echo-only"
+
+
 @pytest.mark.parametrize(
     ("extra", "drop", "key", "problem"),
     [
@@ -88,7 +98,8 @@ def test_cwd_is_relative_to_the_manifest(manifest: Write) -> None:
         ("", "command", "command", "is required"),
         ('name = "a b"\n', "name", "name", "must be letters"),
         ('model = "kqueue-xyz"\n', "model", "model", "unknown model 'kqueue-xyz'"),
-        ('service = "chat"\n', "service", "service", "unknown service 'chat'"),
+        ('service = "chat"\n', "service", "service",
+         "unknown service 'chat' (known: echo, print, echo-only)"),
         ('platforms = ["plan9"]\n', "", "platforms", "must be a non-empty list"),
         ("platforms = []\n", "", "platforms", "must be a non-empty list"),
         ('platforms = "linux"\n', "", "platforms", "must be a non-empty list"),
@@ -187,7 +198,7 @@ def test_bundled_references_load() -> None:
     # A reference with a build step has its program only once built.
     assert all(not i.must_fail and (i.executable() or i.build) for i in impls)
     assert {i.model for i in impls} >= {"blocking", "select", "poll", "epoll-lt", "epoll-et"}
-    assert {i.service for i in impls} == {"echo", "print"}
+    assert {i.service for i in impls} == {"echo", "print", "echo-only"}
 
 
 def test_every_mutant_names_registered_clauses_it_must_fail() -> None:

@@ -314,31 +314,39 @@ def test_held_subtracts_what_the_kernel_holds() -> None:
     mib = 1 << 20
     # A bounded server: 6 MiB pushed, 5.9 MiB of it in the four socket queues.
     judge_held(6 * mib, 0, 6 * mib - 100 * 1024, True, 0)
-    # Exactly the bound is still within it.
-    judge_held(5 * mib + HELD_BOUND, 0, 5 * mib, True, 0)
+    # Exactly the bound is still within it, even while growing.
+    judge_held(5 * mib + HELD_BOUND, 0, 5 * mib, True, HELD_BOUND, growing=100)
+
+
+def test_held_past_the_bound_is_fine_once_the_server_stops_reading() -> None:
+    """A cap of 256 KiB plus a 1 MiB read buffer: more than HELD_BOUND, but bounded."""
+    mib = 1 << 20
+    judge_held(8 * mib, 0, 6 * mib + 700 * 1024, True, 2 * mib, growing=0)
 
 
 def test_held_fails_a_server_that_reads_on_and_keeps_the_echo() -> None:
     mib = 1 << 20
     with pytest.raises(Failed, match="holds the echo") as e:
         judge_held(48 * mib, 256, 4 * mib + 256, True, 44 * mib)
-    assert e.value.actual == "at least 44.0 MiB held"
+    assert e.value.actual == "at least 44.0 MiB held"  # past HELD_LIMIT, stopped or not
     assert "held 4.0 MiB" in e.value.details[0]
-    with pytest.raises(Failed):  # a slow server caught early: held just past the bound
-        judge_held(7 * mib, 0, 5 * mib + 900 * 1024, True, 1 * mib)
+    with pytest.raises(Failed) as e:  # a slow server, still reading at the end
+        judge_held(7 * mib, 0, 5 * mib + 900 * 1024, True, 1 * mib, growing=3000)
+    assert e.value.actual == "at least 1.1 MiB held, and growing"
+    assert "3 KiB more than 1 s before" in e.value.details[1]
 
 
 def test_held_leaves_a_server_that_drops_the_echo_to_backpressure_1() -> None:
     """Bytes neither echoed, nor queued, nor in the server's memory were dropped."""
     mib = 1 << 20
-    judge_held(48 * mib, 0, 4 * mib, True, 0)
+    judge_held(48 * mib, 0, 4 * mib, True, 0, growing=0)
 
 
 def test_held_with_only_a_capacity_bound_says_so() -> None:
     mib = 1 << 20
     judge_held(40 * mib, 0, 40 * mib, False, 0)  # the queues could hold all of it
     with pytest.raises(Failed) as e:
-        judge_held(48 * mib, 0, 40 * mib, False, 8 * mib)
+        judge_held(58 * mib, 0, 40 * mib, False, 18 * mib)
     assert "can hold at most 40.0 MiB" in e.value.details[0]
 
 

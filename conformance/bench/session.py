@@ -26,7 +26,7 @@ from conformance.bench import measure
 from conformance.bench.generator import Generator, GeneratorError
 from conformance.launch import UsageError
 from conformance.manifest import Implementation, ManifestError, bundled, load
-from conformance.models import current_platform
+from conformance.models import ECHOING, current_platform
 from conformance.runner import unavailable
 
 BASELINE = "asyncio-streams"  # every figure is also given as a ratio to this one
@@ -108,7 +108,7 @@ def _unique(rows: list[Row]) -> list[Row]:
 
 def _skip_if_unbenchable(row: Row) -> None:
     why = None
-    if row.impl.service != "echo":
+    if row.impl.service not in ECHOING:
         why = "a print server sends nothing back: there is nothing to ping-pong with"
     elif any(a == "--uvloop" for a in row.impl.command) and not importlib.util.find_spec(
             "uvloop"):

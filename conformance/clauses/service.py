@@ -16,11 +16,13 @@ from conformance.clause import Applies, Failed, Level, clause
 from conformance.clauses import verify
 from conformance.harness.driver import Client
 from conformance.harness.session import Session
-from conformance.models import Concurrency
+from conformance.models import ECHOING, PRINTING, Concurrency
 
 CONCURRENT = Applies(concurrency=Concurrency.CONCURRENT)
 SEQUENTIAL = Applies(concurrency=Concurrency.SEQUENTIAL)
-ECHO = Applies(services=frozenset({"echo"}))
+ECHO = Applies(services=ECHOING)
+PRINTS = Applies(services=PRINTING)
+CONCURRENT_PRINTS = Applies(concurrency=Concurrency.CONCURRENT, services=PRINTING)
 
 
 @clause("ACCEPT-1", Level.MUST, """
@@ -202,9 +204,12 @@ def echo_any_split(s: Session) -> None:
 
 @clause("PRINT-1", Level.MUST, """
     The bytes received appear on stdout in the order received (a line break after each
-    received chunk is allowed, as in the textbook's printf("%s\\n", buf)).""",
-    hint="""print each chunk right after recv() returns it and flush stdout; on Windows
-    stdout is a pipe and stays buffered until you call fflush(stdout)""")
+    received chunk is allowed, as in the textbook's printf("%s\\n", buf), and so is other
+    text around a chunk on its line, as in printf("fd %d: %s (%zd bytes)\\n", ...)).""",
+    applies=PRINTS,
+    hint="""print each chunk right after recv() returns it, ending the line or flushing
+    stdout; on Windows stdout is a pipe and stays buffered until you call fflush(stdout).
+    A server that is not meant to print the chunks is service echo-only""")
 def print_in_order(s: Session) -> None:
     c = s.connect_one()
     for i in range(3):
@@ -218,7 +223,7 @@ def print_in_order(s: Session) -> None:
 @clause("PRINT-2", Level.MUST, """
     With three clients sending at the same time, each client's bytes appear on stdout in
     that client's order.""",
-    applies=CONCURRENT,
+    applies=CONCURRENT_PRINTS,
     hint="""print each chunk in one call (fwrite of the whole chunk), so chunks from
     different clients do not interleave inside one another""")
 def print_concurrent(s: Session) -> None:
@@ -235,6 +240,7 @@ def print_concurrent(s: Session) -> None:
 @clause("PRINT-3", Level.SHOULD, """
     Printing is binary-safe: received bytes are written to stdout exactly, NUL and
     non-UTF-8 bytes included.""",
+    applies=PRINTS,
     hint="""write the chunk with its length -- fwrite(buf, 1, n, stdout) -- because
     printf("%s", buf) stops at the first NUL byte""")
 def print_binary(s: Session) -> None:

@@ -14,7 +14,14 @@ from conformance.events import ConnectFailed, Eof, Reset, Stalled, Transcript
 from conformance.harness.driver import Client
 from conformance.harness.process import describe_exit
 from conformance.harness.session import Session
-from conformance.matching import find_printed, first_difference, hex_context, size
+from conformance.matching import (
+    MIN_FOUND,
+    escaped_forms,
+    find_printed,
+    first_difference,
+    hex_context,
+    size,
+)
 
 
 def ending(t: Transcript, conn: int) -> str:
@@ -110,15 +117,48 @@ def printed(s: Session, work: Sequence[tuple[Client, bytes]], hint: str = "") ->
         # The output may still be on its way through the pty: allow it a short while.
         if s.server.stdout.wait(whole, s.timing.stall / 5):
             continue
-        n, _ = find_printed(s.server.stdout.data(), payload)
-        details = [f"connection #{c.conn}: sent {size(c.sent)}; the first {size(n)} "
-                   f"appear on stdout, then byte {n} ({hex_context(payload, n)}) is missing",
-                   f"stdout holds {size(s.server.stdout.total)} in all"]
+        out = s.server.stdout.data()
+        n, end = find_printed(out, payload)
+        details = [f"connection #{c.conn}: sent {size(c.sent)}; " + (
+            f"the first {size(n)} appear on stdout, then byte {n} "
+            f"({hex_context(payload, n)}) is missing" if n else
+            f"not even its first {MIN_FOUND} bytes appear on stdout "
+            f"({hex_context(payload, 0)}); shorter runs are taken for coincidences"),
+            f"stdout holds {size(s.server.stdout.total)} in all",
+            *_where_the_rest_is(out, payload, n, end)]
+        if not n and s.echo:
+            details.append("service echo prints every chunk it echoes; a server that prints "
+                           "nothing, or only messages of its own, is service echo-only "
+                           "(--service echo-only, or service = \"echo-only\" in its "
+                           "ioconform.toml): PRINT clauses do not apply to it")
         raise Failed(
             "the received bytes do not all appear on stdout",
-            expected=f"{size(len(payload))} printed in order (a line break between chunks "
-                     "is fine)",
-            actual=f"{size(n)} found", details=tuple(details), hint=hint)
+            expected=f"{size(len(payload))} printed in order (each chunk on a line of its "
+                     "own; other text around it is fine)",
+            actual=f"{size(n)} found" if n else "none found", details=tuple(details),
+            hint=hint)
+
+
+def _where_the_rest_is(out: bytes, payload: bytes, n: int, end: int) -> list[str]:
+    """Why the bytes from ``n`` on were not read as printed: they are elsewhere on the
+    line, shown in another form, or nowhere (never printed, or still in stdio's buffer)."""
+    rest = payload[n: n + 16]
+    at = out.find(rest, end)
+    if at >= 0:
+        between = out[end: at]
+        where = "further along the same line" if b"\n" not in between else "later"
+        return [f"byte {n} onwards appears {where}, after {bytes(between[-40:])!r}: each "
+                "chunk is looked for on a line of its own, with other text around it "
+                "standing apart (a space or punctuation, not letters or digits)"]
+    shown = [name for name, form in escaped_forms(rest).items() if form in out]
+    if shown:
+        return [f"stdout shows the bytes as {shown[0]}: the PRINT clauses look for the "
+                "bytes exactly as received (write them with fwrite(buf, 1, n, stdout) or "
+                "sys.stdout.buffer.write(data))"]
+    return [f"byte {n} onwards is nowhere on stdout: never printed, or still in stdio's "
+            "buffer -- a chunk printed without a line break stays there until the next "
+            "newline (stdout on a terminal) or until the buffer fills (a pipe) unless the "
+            "server calls fflush(stdout)"]
 
 
 def served(s: Session, work: Sequence[tuple[Client, bytes]], hint: str = "") -> None:

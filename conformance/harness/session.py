@@ -2,8 +2,8 @@
 
 A check stimulates the server through the session and hands what it observed to the
 verifiers; it never reads raw sockets itself.  The session knows the service style, so
-``roundtrip`` means "send, then see it echoed" for echo servers and "send, then see it
-printed" for print servers.
+``roundtrip`` means "send, then see it echoed" for servers that echo (services echo and
+echo-only) and "send, then see it printed" for print servers.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from conformance.harness.driver import Client, Driver
 from conformance.harness.process import ServerProcess
 from conformance.manifest import Implementation
 from conformance.matching import find_printed
-from conformance.models import MODELS, Concurrency, Model
+from conformance.models import ECHOING, MODELS, PRINTING, Concurrency, Model
 from conformance.syscalls import Trace, parse
 
 # Three disjoint alphabets: a payload of connection k never contains a byte of the
@@ -73,7 +73,14 @@ class Session:
 
     @property
     def echo(self) -> bool:
-        return self.impl.service == "echo"
+        """The server owes each client its bytes back (services echo and echo-only):
+        service is then judged by the echo, never by stdout."""
+        return self.impl.service in ECHOING
+
+    @property
+    def prints(self) -> bool:
+        """The server owes stdout every received chunk (services echo and print)."""
+        return self.impl.service in PRINTING
 
     # -- stimulus ----------------------------------------------------------------------
     def payload(self, conn: int, n: int, tag: str = "") -> bytes:
