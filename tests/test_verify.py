@@ -247,6 +247,50 @@ def test_printed_names_the_missing_byte() -> None:
     assert f.details[1] == "stdout holds 12 B in all"
 
 
+def test_printed_accepts_other_text_around_each_chunk() -> None:
+    out = b"fd 5: hello (5 bytes)\nfd 5:   (1 bytes)\nfd 5: world (5 bytes)\n"
+    verify.printed(session_with(echo=False, stdout=out), [(FakeClient(0, 11), b"hello world")])
+    out = b"echoing b'hello'\necho b' '\nechoing b'world'\n"  # Python's print of bytes
+    verify.printed(session_with(echo=False, stdout=out), [(FakeClient(0, 11), b"hello world")])
+
+
+def test_printed_tells_an_echo_server_that_prints_nothing_about_echo_only() -> None:
+    f = failure(verify.printed, session_with(echo=True), [(FakeClient(0, 40), PAYLOAD[:40])])
+    assert f.actual == "none found"
+    assert "not even its first 8 bytes appear on stdout" in f.details[0]
+    assert "still in stdio's buffer" in f.details[2]
+    assert "until the next newline" in f.details[2]
+    assert "service echo-only" in f.details[3]
+    # A print server is told about stdio, not about a service that would not print.
+    f = failure(verify.printed, session_with(echo=False), [(FakeClient(0, 40), PAYLOAD[:40])])
+    assert not any("echo-only" in d for d in f.details)
+
+
+def test_printed_counts_no_coincidence() -> None:
+    # The log line holds the payload's first byte ("s") and more of its letters.
+    s = session_with(echo=False, stdout=b"server started on port 8080\n")
+    f = failure(verify.printed, s, [(FakeClient(0, 12), b"s8080abcdefg")])
+    assert f.actual == "none found"
+
+
+def test_printed_says_where_the_rest_of_the_payload_is() -> None:
+    # Two chunks printed on one line with text between them: not read as two chunks.
+    s = session_with(echo=False, stdout=b"got: 0123456789 then: abcdefghij\n")
+    f = failure(verify.printed, s, [(FakeClient(0, 20), b"0123456789abcdefghij")])
+    assert f.actual == "10 B found"
+    assert "byte 10 onwards appears further along the same line, after b' then: '" in (
+        f.details[2])
+
+
+def test_printed_recognises_bytes_shown_in_another_form() -> None:
+    data = bytes(range(1, 21))
+    for shown, name in ((data.hex().encode(), "hexadecimal (lower case)"),
+                        (repr(data).encode(), "Python's repr() of bytes")):
+        s = session_with(echo=False, stdout=b"received " + shown + b"\n")
+        f = failure(verify.printed, s, [(FakeClient(0, 20), data)])
+        assert f.details[2].startswith(f"stdout shows the bytes as {name}")
+
+
 def test_served_picks_the_check_for_the_service() -> None:
     echo = session_with(*exchange(0, b"abc", b"abc"), echo=True)
     verify.served(echo, [(FakeClient(0, 3), b"abc")])  # stdout is empty: not consulted
