@@ -16,11 +16,11 @@ from conformance.events import Received
 from conformance.harness import queues
 from conformance.harness.session import Session
 from conformance.matching import find_printed, size
-from conformance.models import Concurrency
+from conformance.models import ECHOING, Concurrency
 
-ECHO = Applies(services=frozenset({"echo"}))
+ECHO = Applies(services=ECHOING)
 CONCURRENT = Applies(concurrency=Concurrency.CONCURRENT)
-CONCURRENT_ECHO = Applies(concurrency=Concurrency.CONCURRENT, services=frozenset({"echo"}))
+CONCURRENT_ECHO = Applies(concurrency=Concurrency.CONCURRENT, services=ECHOING)
 SMALL_WINDOW = 16 << 10  # client receive buffer that forces the server's sends to go short
 
 
