@@ -235,6 +235,7 @@ def _wine(python: Path, argv: list[str], env: dict[str, str],
             tail.append(line)
     finally:
         timer.cancel()
+        timer.join()  # if it fired: until the prefix's processes are gone too
     code = proc.wait()  # the pipe is closed: it has exited, or the timer killed it
     if code < 0:
         tail.append(f"wine leg: killed after {limit:.0f} s".encode())
