@@ -119,10 +119,24 @@ def console(fm: FalseAlarmMatrix) -> str:
         if s.should_unmet:
             lines.append(f"  SHOULD not met by {s.impl.name}: "
                          + ", ".join(r.clause for r in s.should_unmet))
-        if s.unjudged:
-            lines.append(f"  not judged on {s.impl.name}: "
-                         + ", ".join(f"{r.clause} ({r.verdict.value})" for r in s.unjudged))
-    return "\n".join(lines)
+    return "\n".join(lines + _unjudged(fm))
+
+
+def _unjudged(fm: FalseAlarmMatrix) -> list[str]:
+    """Skips by clause (most are structural: ROBUST-4 needs a C build), errors one by one:
+    neither is a pass, and nobody should read them as one."""
+    skipped: dict[str, list[str]] = {}
+    lines = []
+    for s in fm.servers:
+        for r in s.unjudged:
+            if r.verdict is Verdict.ERROR:
+                lines.append(f"  harness error on {s.impl.name}: {r.clause}: {_first(r.detail)}")
+            else:
+                skipped.setdefault(r.clause, []).append(s.impl.name)
+    for clause, names in skipped.items():
+        who = ", ".join(names) if len(names) <= 3 else f"{len(names)} servers"
+        lines.append(f"  skipped, so not judged: {clause} on {who}")
+    return lines
 
 
 def _first(detail: str) -> str:
