@@ -115,7 +115,8 @@ class _Search:
         q = hay.find(first, lo, hi)
         while q >= 0:
             n = _lcp(hay, q, needle, j)
-            self._reached(j + n, q + n)
+            if n >= MIN_FOUND:  # shorter runs off the column are too likely to be chance
+                self._reached(j + n, q + n)
             if n > best_n and self.is_chunk(q, n, j):
                 best_q, best_n = q, n
                 if q + n >= hi:
@@ -175,6 +176,7 @@ class _Search:
                     break
                 continue
             q, n = chunk
+            self._reached(j + n, q + n)
             frames.append((j + n, q + n, self.following(j + n, q + n)))
         return self.best
 

@@ -217,6 +217,14 @@ def test_one_letter_of_a_log_line_is_not_a_find() -> None:
     assert find_printed(b"started\n" + needle[:8] + b"\n", needle) == (8, 16)
 
 
+def test_a_lost_byte_is_counted_where_it_was_lost_not_past_a_coincidence() -> None:
+    # The last byte of each chunk is lost; the next chunk may continue the payload from
+    # the lost byte by chance for a byte or two, inside its line: not counted.
+    chunks = cut(NEEDLE, [40] * 7)
+    hay = b"".join(fd_printf([c[:-1] for c in chunks]))
+    assert find_printed(hay, NEEDLE)[0] == 39
+
+
 def test_a_short_payload_found_whole_counts() -> None:
     assert find_printed(b"got: ad\n", b"ad") == (2, 7)
 

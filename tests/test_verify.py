@@ -282,6 +282,15 @@ def test_printed_says_where_the_rest_of_the_payload_is() -> None:
         f.details[2])
 
 
+def test_printed_names_a_nul_byte_and_a_lone_missing_byte() -> None:
+    s = session_with(echo=False, stdout=b"got: abcdefghij\n")
+    f = failure(verify.printed, s, [(FakeClient(0, 20), b"abcdefghij\0klmnopqrs")])
+    assert f.details[2].startswith("byte 10 is a NUL byte: printf's %s stops")
+    s = session_with(echo=False, stdout=b"got: abcdefghi\ngot: klmnopqrst\n")
+    f = failure(verify.printed, s, [(FakeClient(0, 20), b"abcdefghijklmnopqrst")])
+    assert f.details[2].startswith("byte 9 alone is missing: the bytes after it appear")
+
+
 def test_printed_recognises_bytes_shown_in_another_form() -> None:
     data = bytes(range(1, 21))
     for shown, name in ((data.hex().encode(), "hexadecimal (lower case)"),

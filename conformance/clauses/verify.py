@@ -150,11 +150,17 @@ def _where_the_rest_is(out: bytes, payload: bytes, n: int, end: int) -> list[str
         return [f"byte {n} onwards appears {where}, after {bytes(between[-40:])!r}: each "
                 "chunk is looked for on a line of its own, with other text around it "
                 "standing apart (a space or punctuation, not letters or digits)"]
+    if payload[n: n + 1] == b"\0":
+        return [f"byte {n} is a NUL byte: printf's %s stops at the first NUL, while "
+                "fwrite(buf, 1, n, stdout) writes the chunk by its length"]
     shown = [name for name, form in escaped_forms(rest).items() if form in out]
     if shown:
         return [f"stdout shows the bytes as {shown[0]}: the PRINT clauses look for the "
                 "bytes exactly as received (write them with fwrite(buf, 1, n, stdout) or "
                 "sys.stdout.buffer.write(data))"]
+    if len(payload) > n + 1 and out.find(payload[n + 1: n + 17], end) >= 0:
+        return [f"byte {n} alone is missing: the bytes after it appear further on (a chunk "
+                "printed one byte short, or a byte dropped between two reads?)"]
     return [f"byte {n} onwards is nowhere on stdout: never printed, or still in stdio's "
             "buffer -- a chunk printed without a line break stays there until the next "
             "newline (stdout on a terminal) or until the buffer fills (a pipe) unless the "
