@@ -295,9 +295,14 @@ def test_printed_recognises_bytes_shown_in_another_form() -> None:
     data = bytes(range(1, 21))
     for shown, name in ((data.hex().encode(), "hexadecimal (lower case)"),
                         (repr(data).encode(), "Python's repr() of bytes")):
-        s = session_with(echo=False, stdout=b"received " + shown + b"\n")
+        s = session_with(echo=True, stdout=b"received " + shown + b"\n")
         f = failure(verify.printed, s, [(FakeClient(0, 20), data)])
         assert f.details[2].startswith(f"stdout shows the bytes as {name}")
+        assert len(f.details) == 3  # it prints: no word of echo-only
+    # Python's repr of a chunk that starts with a NUL: the form, not the NUL, is the cause.
+    s = session_with(echo=False, stdout=b"echoing " + repr(b"\0" + data).encode() + b"\n")
+    f = failure(verify.printed, s, [(FakeClient(0, 21), b"\0" + data)])
+    assert f.details[2].startswith("stdout shows the bytes as Python's repr()")
 
 
 def test_served_picks_the_check_for_the_service() -> None:

@@ -124,9 +124,10 @@ def printed(s: Session, work: Sequence[tuple[Client, bytes]], hint: str = "") ->
             f"({hex_context(payload, n)}) is missing" if n else
             f"not even its first {MIN_FOUND} bytes appear on stdout "
             f"({hex_context(payload, 0)}); shorter runs are taken for coincidences"),
-            f"stdout holds {size(s.server.stdout.total)} in all",
-            *_where_the_rest_is(out, payload, n, end)]
-        if not n and s.echo:
+            f"stdout holds {size(s.server.stdout.total)} in all"]
+        where, printed_somehow = _where_the_rest_is(out, payload, n, end)
+        details.append(where)
+        if not n and not printed_somehow and s.echo:
             details.append("service echo prints every chunk it echoes; a server that prints "
                            "nothing, or only messages of its own, is service echo-only "
                            "(--service echo-only, or service = \"echo-only\" in its "
@@ -139,32 +140,33 @@ def printed(s: Session, work: Sequence[tuple[Client, bytes]], hint: str = "") ->
             hint=hint)
 
 
-def _where_the_rest_is(out: bytes, payload: bytes, n: int, end: int) -> list[str]:
-    """Why the bytes from ``n`` on were not read as printed: they are elsewhere on the
-    line, shown in another form, or nowhere (never printed, or still in stdio's buffer)."""
+def _where_the_rest_is(out: bytes, payload: bytes, n: int, end: int) -> tuple[str, bool]:
+    """Why the bytes from ``n`` on were not read as printed, and whether they are on
+    stdout at all: elsewhere on the line, in another form, cut at a NUL or a lost byte,
+    or nowhere (never printed, or still in stdio's buffer)."""
     rest = payload[n: n + 16]
     at = out.find(rest, end)
     if at >= 0:
         between = out[end: at]
         where = "further along the same line" if b"\n" not in between else "later"
-        return [f"byte {n} onwards appears {where}, after {bytes(between[-40:])!r}: each "
+        return (f"byte {n} onwards appears {where}, after {bytes(between[-40:])!r}: each "
                 "chunk is looked for on a line of its own, with other text around it "
-                "standing apart (a space or punctuation, not letters or digits)"]
-    if payload[n: n + 1] == b"\0":
-        return [f"byte {n} is a NUL byte: printf's %s stops at the first NUL, while "
-                "fwrite(buf, 1, n, stdout) writes the chunk by its length"]
+                "standing apart (a space or punctuation, not letters or digits)", True)
     shown = [name for name, form in escaped_forms(rest).items() if form in out]
     if shown:
-        return [f"stdout shows the bytes as {shown[0]}: the PRINT clauses look for the "
+        return (f"stdout shows the bytes as {shown[0]}: the PRINT clauses look for the "
                 "bytes exactly as received (write them with fwrite(buf, 1, n, stdout) or "
-                "sys.stdout.buffer.write(data))"]
+                "sys.stdout.buffer.write(data))", True)
+    if payload[n: n + 1] == b"\0":
+        return (f"byte {n} is a NUL byte: printf's %s stops at the first NUL, while "
+                "fwrite(buf, 1, n, stdout) writes the chunk by its length", True)
     if len(payload) > n + 1 and out.find(payload[n + 1: n + 17], end) >= 0:
-        return [f"byte {n} alone is missing: the bytes after it appear further on (a chunk "
-                "printed one byte short, or a byte dropped between two reads?)"]
-    return [f"byte {n} onwards is nowhere on stdout: never printed, or still in stdio's "
+        return (f"byte {n} alone is missing: the bytes after it appear further on (a chunk "
+                "printed one byte short, or a byte dropped between two reads?)", True)
+    return (f"byte {n} onwards is nowhere on stdout: never printed, or still in stdio's "
             "buffer -- a chunk printed without a line break stays there until the next "
             "newline (stdout on a terminal) or until the buffer fills (a pipe) unless the "
-            "server calls fflush(stdout)"]
+            "server calls fflush(stdout)", False)
 
 
 def served(s: Session, work: Sequence[tuple[Client, bytes]], hint: str = "") -> None:
