@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import select
 import socket
+import sys
 
 from implementations._common import Conn, Options, emit, listen, run
+
+assert sys.platform != "win32", "poll() is POSIX; Windows has WSAPoll"
 
 
 class _BytesConn(Conn):
@@ -64,11 +67,11 @@ class _BytesConn(Conn):
         return sent > 0
 
 
-def _interest(conn: Conn) -> int:
+def _interest(conn: _BytesConn) -> int:
     return (select.POLLIN if conn.wants_read else 0) | (select.POLLOUT if conn.wants_write else 0)
 
 
-def _serve(conn: Conn, events: int, bufsize: int) -> bool:
+def _serve(conn: _BytesConn, events: int, bufsize: int) -> bool:
     """Do what poll() said is possible; True when the connection is to be closed."""
     try:
         if events & (select.POLLIN | select.POLLHUP | select.POLLERR) and conn.wants_read:
@@ -82,7 +85,7 @@ def _serve(conn: Conn, events: int, bufsize: int) -> bool:
 
 def main(options: Options) -> None:
     poller = select.poll()
-    conns: dict[int, Conn] = {}
+    conns: dict[int, _BytesConn] = {}
     with listen(options.host, options.port) as listener:
         listener.setblocking(False)
         poller.register(listener, select.POLLIN)
