@@ -25,10 +25,14 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +48,10 @@ from conformance.models import MODELS
 _KEY = "ioconform"
 _SELECTION = pytest.StashKey[list[tuple[Implementation, Clause]]]()
 _OPTIONS = pytest.StashKey[runner.Options]()
+# Where a worker leaves word that a server failed START-1, so that no worker waits out a
+# deadline on its other clauses.  A folder only the harness knows: the controller makes
+# it and hands it to the workers through xdist, never through the servers' environment.
+_BLOCKED = pytest.StashKey[Path]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -125,6 +133,12 @@ def pytest_configure(config: pytest.Config) -> None:
                                             sandbox=policy, sanitize=sanitized,
                                             confirm=confirm)
     config.pluginmanager.register(_Recorder(config), "ioconform-recorder")
+    if hasattr(config, "workerinput"):
+        config.stash[_BLOCKED] = Path(config.workerinput["ioconform_blocked"])
+    else:
+        config.stash[_BLOCKED] = Path(tempfile.mkdtemp(prefix="ioconform-blocked-"))
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(_Nodes(config.stash[_BLOCKED]), "ioconform-nodes")
     _selection(config)  # a bad --impl/--clause/--manifest is a usage error, reported now
 
 
@@ -179,7 +193,14 @@ def ioconform_check(request: pytest.FixtureRequest) -> object:
 
     def check(case: tuple[Implementation, Clause]) -> None:
         impl, clause = case
-        result = runner.run(clause, impl, request.config.stash[_OPTIONS])
+        marker = request.config.stash[_BLOCKED] / hashlib.sha256(impl.name.encode()).hexdigest()
+        if clause.id != "START-1" and marker.exists():
+            result = runner.blocked(clause, impl, marker.read_text(encoding="utf-8"),
+                                    request.config.stash[_OPTIONS])
+        else:
+            result = runner.run(clause, impl, request.config.stash[_OPTIONS])
+        if clause.id == "START-1" and result.verdict is Verdict.FAIL:
+            marker.write_text(result.detail, encoding="utf-8")
         request.node.user_properties.append((_KEY, json.dumps(result.to_dict())))
         _outcome(result)
 
@@ -196,6 +217,16 @@ def _outcome(result: runner.Result) -> None:
         pytest.xfail(f"SHOULD clause failed (a failure only with --strict-should)\n"
                      f"{result.detail}")
     pytest.fail(result.detail, pytrace=False)  # fail, xfail (via the marker) and error
+
+
+class _Nodes:
+    """Hands each xdist worker the folder of START-1's failures (controller only)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["ioconform_blocked"] = str(self.folder)
 
 
 class _Recorder:
@@ -232,6 +263,7 @@ class _Recorder:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
             return  # an xdist worker: the controller collects and writes
+        shutil.rmtree(self.config.stash[_BLOCKED], ignore_errors=True)
         if sweep():
             sys.stderr.write("ioconform: killed stray server processes left by this run\n")
         if any(wine.emulates(i.platforms) for i, _ in _selection(self.config)):

@@ -352,6 +352,28 @@ def render(clause: Clause, f: Failed, server: ServerProcess) -> str:
     return "\n".join(lines)
 
 
+def blocked(clause: Clause, impl: Implementation, start_failure: str,
+            options: Options) -> Result:
+    """A clause not run because the server failed START-1 in this run: it never listened
+    or never served its first client, so nothing else can be judged, and every clause
+    would wait out a deadline to say so.  One diagnosis (START-1's), not one per clause."""
+    result = Result(impl.name, impl.model, impl.service, clause.id, clause.family,
+                    clause.level.value, Verdict.FAIL)
+    if why := not_applicable(clause, impl):
+        result.verdict, result.detail = Verdict.NA, why
+        return result
+    problem = next((ln.split(":", 1)[1].strip() for ln in start_failure.splitlines()
+                    if ln.strip().startswith("problem:")), "the server did not start")
+    result.detail = (f"{clause.id} ({clause.level.value}): {clause.requirement}\n"
+                     f"  problem:  blocked: START-1 failed ({problem}), so this clause was "
+                     "not run\n"
+                     "  hint:     make START-1 pass first (its diagnosis says why it failed): "
+                     "nothing else can be judged until the server listens and serves its "
+                     "first client")
+    result.verdict, result.detail = _declared(clause, impl, options, result)
+    return result
+
+
 def start_problem(impl: Implementation, options: Options) -> str | None:
     """Why ``impl`` does not serve at all -- START-1's diagnosis -- or None.
 

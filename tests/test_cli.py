@@ -182,6 +182,28 @@ def test_check_of_a_broken_server_explains_the_failure(ioconform_cli, tmp_path: 
     assert [(c["clause"], c["verdict"]) for c in impl["clauses"]] == [("ET-1", "fail")]
 
 
+def test_check_stops_at_a_server_that_never_starts(ioconform_cli, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """START-1's diagnosis once; every later clause is blocked, not run, so no clause
+    waits out the start-up deadline again (the order is the contract's: -n 0)."""
+    from conformance.harness.ports import free_port
+
+    monkeypatch.setenv("WRONG_PORT", str(free_port()))
+    js = tmp_path / "r.json"
+    proc = ioconform_cli("check", "--model", "select", "--service", "echo", "-n", "0",
+                         "--clause", "START-1", "--clause", "ACCEPT-1", "--clause", "ECHO",
+                         "--confirm", "0", "--timeout-scale", "0.3", "--json", str(js), "--",
+                         sys.executable, str(Path(__file__).parent / "servers" / "wrong_port.py"),
+                         "{port}")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (impl,) = json.loads(js.read_text(encoding="utf-8"))["implementations"]
+    verdicts = {c["clause"]: (c["verdict"], c["detail"]) for c in impl["clauses"]}
+    assert "did not start listening" in verdicts["START-1"][1]
+    later = [v for k, v in verdicts.items() if k != "START-1"]
+    assert len(later) == 5 and all(v == "fail" and "blocked: START-1 failed" in d
+                                   for v, d in later)
+
+
 # A real-time process on CPU 0 that leaves it free 10 ms in every 100: whatever shares CPU
 # 0 with it gets at most a tenth of a core, however the kernel groups tasks for fairness.
 _HOG = """
