@@ -239,3 +239,69 @@ def test_build_runs_sandboxed_and_leaves_its_output(tmp_path: Path) -> None:
     assert not (tmp_path / "outside").exists()  # /tmp was private to the build
     status, _ = build._run("exit 3", str(folder), 30, Policy("require"))
     assert status == "exit status 3"
+
+
+# -- signals stay inside ----------------------------------------------------------------
+_HARNESS = """
+import json, sys
+from conformance.harness import ports, sandbox
+from conformance.harness.process import ServerProcess
+from conformance.manifest import from_command
+impl = from_command("blocking", "echo", [sys.executable, sys.argv[1], "{port}"])
+server = ServerProcess(impl, ports.free_port(), policy=sandbox.Policy("require"))
+server.start()
+try:
+    said = server.stdout.wait(lambda b: bytes(b) if b"done\\n" in b else None, 30)
+    print(json.dumps({"said": (said or b"").decode(), "alive": server.alive()}))
+finally:
+    server.kill()
+"""
+
+
+@needs_sandbox
+def test_a_server_cannot_kill_its_ancestors() -> None:
+    """The stand-in harness (marked --victim: without a pid namespace the server kills it
+    and stops there) survives, and so does the server: it named no ancestor at all."""
+    done = subprocess.run([sys.executable, "-c", _HARNESS, str(SERVERS / "kills_ancestors.py"),
+                           "--victim"], capture_output=True, text=True, timeout=120,
+                          check=False, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, f"the harness was killed ({done.returncode}): {done.stderr}"
+    seen = json.loads(done.stdout)
+    assert seen == {"said": "done\n", "alive": True}, seen
+
+
+@needs_sandbox
+def test_a_server_cannot_kill_other_servers(started: Start, wait_for: WaitFor) -> None:
+    correct = [started(next(i for i in bundled() if i.name == "py-blocking"), Policy(mode))
+               for mode in ("off", "require")]
+    hostile = started(_script("kills_servers.py"), Policy("require"))
+    assert hostile.stdout is not None
+    out = hostile.stdout
+    said = wait_for(lambda: out.data() if b"done\n" in out.data() else None, 30,
+                    "the hostile server to be done killing").decode()
+    assert said.startswith("visible 1\n") and "killed" not in said, said  # only bwrap's init
+    for server in correct:
+        assert server.alive() and _echo(server.port, b"still") == b"still"
+    assert hostile.tree()[0].pid == hostile.pid and _echo(hostile.port, b"x") == b"x"
+
+
+@needs_sandbox
+def test_nothing_leaves_the_sandbox_at_teardown(started: Start, wait_for: WaitFor) -> None:
+    """A daemon that cleared its environment (no token), its session and its
+    PR_SET_PDEATHSIG is still in the server's tree, and dies with it."""
+    marker = f"ioconform-escapee-{os.getpid()}-{id(started)}"
+
+    def escapees() -> list[psutil.Process]:
+        found = []
+        for p in psutil.process_iter(["cmdline", "status"]):
+            cmd = p.info["cmdline"] or []
+            if cmd[1:2] == ["-c"] and cmd[-1:] == [marker] and p.info["status"] != "zombie":
+                found.append(p)
+        return found
+
+    server = started(_script("escapes_teardown.py", marker), Policy("require"))
+    daemon = wait_for(escapees, 30, "the daemon to start")
+    assert daemon[0].pid in {p.pid for p in server.tree()}
+    assert "IOCONFORM_TOKEN" not in daemon[0].environ()
+    server.kill()
+    assert escapees() == []

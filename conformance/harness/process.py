@@ -15,8 +15,10 @@ sends SIGKILL to everything so found; STOP clauses send SIGTERM/SIGINT themselve
 Containment (``sandbox``): the command runs under the policy's resource limits and, where
 it is on, inside bubblewrap.  Then the Popen child is bwrap's monitor, not the server:
 ``pid``, ``signal()``, ``tree()``, ``returncode()`` and ``wait_exit()`` all speak of the
-server itself (bwrap's child), as if it were our direct child; teardown also empties the
-server's cgroup, which is what takes down a fork bomb.
+server itself (pid 2 of the sandbox's pid namespace, under its host pid), as if it were
+our direct child; ``tree()`` is every process of the namespace but bwrap's init, so
+nothing the server starts can leave it; teardown kills the init, which ends the whole
+namespace, and empties the server's cgroup, which is what takes down a fork bomb.
 """
 
 from __future__ import annotations
@@ -142,6 +144,7 @@ class ServerProcess:
         self._popen: subprocess.Popen[bytes] | None = None
         self._confined: sandbox.Confined | None = None
         self._server_pid: int | None = None
+        self._init_proc: psutil.Process | None = None
         self.stdout: Capture | None = None
         self.stderr: Capture | None = None
         self.started_at = 0.0
@@ -234,7 +237,7 @@ class ServerProcess:
 
     @property
     def pid(self) -> int:
-        """The server's pid (inside the sandbox: bwrap's child, not bwrap)."""
+        """The server's pid (inside the sandbox: pid 2 of its pid namespace, not bwrap)."""
         assert self._popen is not None
         if self._server_pid is not None:
             return self._server_pid
@@ -244,9 +247,11 @@ class ServerProcess:
         deadline = time.monotonic() + 5
         while self._popen.poll() is None and time.monotonic() < deadline:
             with contextlib.suppress(psutil.Error):
-                if children := psutil.Process(self._popen.pid).children():
-                    self._server_pid = children[0].pid
-                    return self._server_pid
+                if (init := self._init()) is not None:
+                    for child in init.children():
+                        if _ns_pid(child.pid) == 2:
+                            self._server_pid = child.pid
+                            return self._server_pid
             time.sleep(0.002)  # bwrap is setting up the namespaces: poll for its child
         return self._popen.pid
 
@@ -255,6 +260,14 @@ class ServerProcess:
         if self._popen is None or self._confined is None or not self._confined.sandboxed:
             return None
         return self._popen.pid
+
+    def _init(self) -> psutil.Process | None:
+        """bwrap's init, pid 1 of the sandbox's pid namespace (the monitor's child): every
+        process of the sandbox descends from it, whatever the server did to leave."""
+        if self._init_proc is None and (wrapper := self._wrapper()) is not None:
+            with contextlib.suppress(psutil.Error):
+                self._init_proc = next(iter(psutil.Process(wrapper).children()), None)
+        return self._init_proc
 
     def returncode(self) -> int | None:
         if self._popen is None:
@@ -288,6 +301,10 @@ class ServerProcess:
             for p in root.children(recursive=True):
                 procs[p.pid] = p
         wrapper = self._wrapper()
+        if (init := self._init()) is not None:  # the whole pid namespace but its init
+            with contextlib.suppress(psutil.Error):
+                for p in init.children(recursive=True):
+                    procs.setdefault(p.pid, p)
         with contextlib.suppress(psutil.Error):
             for p in psutil.Process().children(recursive=True):
                 if p.pid not in procs and p.pid != wrapper \
@@ -413,6 +430,8 @@ class ServerProcess:
         if (wrapper := self._wrapper()) is not None:
             with contextlib.suppress(psutil.Error):
                 procs.append(psutil.Process(wrapper))
+        if (init := self._init()) is not None:
+            procs.append(init)  # its death ends every process of the namespace
         if sys.platform != "win32":
             with contextlib.suppress(OSError):
                 os.killpg(self._popen.pid, signal.SIGKILL)
@@ -447,6 +466,16 @@ def windows_gap(clause_id: str, platforms: frozenset[str]) -> str | None:
     windows = sys.platform == "win32" or wine.emulates(platforms)
     return f"on Windows: {WINDOWS_GAPS[clause_id]}" if windows and clause_id in WINDOWS_GAPS \
         else None
+
+
+def _ns_pid(pid: int) -> int | None:
+    """``pid``'s number in its own (innermost) pid namespace, from /proc (Linux)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            line = next((ln for ln in f if ln.startswith("NSpid:")), "")
+        return int(line.split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _has_token(p: psutil.Process, key: str, value: str) -> bool:

@@ -31,17 +31,29 @@ What is contained, and how:
   command in a fresh namespace that has nothing but ``lo``.  There a connect() to any
   other address fails at once with ENETUNREACH, counted in ``outward_attempts()``.
 
-No pid namespace: in one the server would be pid 1, whose signal semantics differ (a
-default action never kills pid 1), and the STOP, LT and ET clauses deliver SIGTERM,
-SIGINT, SIGSTOP and SIGCONT to the real server.  bwrap still keeps a monitor process as
-the server's parent; ``ServerProcess`` signals the server itself and maps bwrap's exit
-status (128+N when its child was killed by signal N) back, so the verdicts read as if
-the server were the harness's direct child.  (A server that itself exits with 128+N is
-then reported as killed by signal N, as a shell would.)  No ``--new-session``: the
-server's stdin is /dev/null and it has no controlling terminal (the harness starts it
-in a session of its own), and a second session would hide it from the harness's
-process-group kill.  ``--die-with-parent`` ties the sandbox to the thread that started
-it, so start servers from a thread that outlives them (the runner uses the main thread).
+* **Signals** (sandbox) -- a pid namespace of its own (``--unshare-pid``): bwrap's init
+  is its pid 1 and the command its pid 2, so the server has default signal semantics
+  (a default action never kills pid 1), and it can name, signal or trace no process
+  outside its sandbox: not the harness, not another submission's server.  From the
+  host's side the harness sees every process inside under its host pid, and signals the
+  server (SIGTERM, SIGINT, SIGSTOP, SIGCONT, as the STOP, LT and ET clauses need) and
+  reads its fds, threads, CPU, memory and sockets as before (``process.py`` finds the
+  server as pid 2 of the namespace, and the whole namespace as its tree).  The namespace
+  is also what nothing inside can leave: when the server (pid 2) exits, bwrap's monitor
+  exits with its status and its init dies with it (``--die-with-parent``), and the
+  kernel kills whatever else the namespace holds (a daemon that cleared its environment
+  or its PR_SET_PDEATHSIG included); the monitor itself dies with the harness thread
+  that started it, so a SIGKILLed harness takes its sandboxes down too.
+
+bwrap keeps a monitor process as the server's parent's parent; ``ServerProcess``
+signals the server itself and maps bwrap's exit status (128+N when its child was killed
+by signal N) back, so the verdicts read as if the server were the harness's direct
+child.  (A server that itself exits with 128+N is then reported as killed by signal N,
+as a shell would.)  No ``--new-session``: the server's stdin is /dev/null and it has no
+controlling terminal (the harness starts it in a session of its own), and a second
+session would hide it from the harness's process-group kill.  ``--die-with-parent``
+ties the sandbox to the thread that started it, so start servers from a thread that
+outlives them (the runner uses the main thread).
 
 Modes: ``off`` runs no sandbox but keeps the resource limits; ``auto`` sandboxes where
 bubblewrap works and otherwise says so in ``describe()``; ``require`` refuses to run
@@ -157,7 +169,7 @@ def _fs_args(tmp_bytes: int) -> list[str]:
     size = ["--size", str(tmp_bytes)] if tmp_bytes else []
     user = ["--cap-drop", "ALL"] if _root() else ["--unshare-user"]
     return ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *size,
-            "--tmpfs", "/tmp", "--unshare-ipc", "--die-with-parent", *user]
+            "--tmpfs", "/tmp", "--unshare-ipc", "--unshare-pid", "--die-with-parent", *user]
 
 
 def _keep_visible(argv: Sequence[str]) -> list[str]:
