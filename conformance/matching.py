@@ -11,12 +11,15 @@ What keeps a person from reading a chunk into text that merely contains its lett
 
 - A run either reaches the end of its line (the textbook's shape; a prefix glued to it
   is fine), or stands apart from the text around it as a word does: the bytes on either
-  side are not letters or digits (``fd 5: abc (3 bytes)``, ``b'abc'``, ``[abc]``).  The
-  ``v`` of a ``recv `` prefix is never a chunk; neither is the ``5`` of ``fd 5:`` when
-  the chunk beside it continues the payload further.
-- Of the runs a line offers, the longest is taken: one line holds one chunk.
-- A choice that leads nowhere is undone (a few times, a bounded search): a digit of
-  another client's ``(30 bytes)`` may continue the payload by chance.
+  side are not letters or digits (``fd 5: abc (3 bytes)``, ``b'abc'``, ``[abc]``; an
+  ANSI colour code before it counts as such a byte).  The ``v`` of a ``recv `` prefix
+  is never a chunk.
+- One line holds one chunk.  Of the runs a line offers, the one at the column where the
+  connection's first chunk stood is taken (servers print every chunk after the same
+  prefix), else the longest: the ``25`` of ``fd 25: 2 (1 bytes)`` is not the chunk.
+- Of the lines that offer a run, the first with a convincing one (at the column, or 4
+  bytes or more) is tried first; a choice that leads nowhere is undone (a bounded
+  number of times): a lone digit of a log line may continue the payload by chance.
 - Payloads use per-connection alphabets, so the output of another client cannot be
   mistaken for this one's, and fewer than ``MIN_FOUND`` bytes found (unless that is the
   whole payload) count as nothing found: one letter of a log line is a coincidence.
@@ -30,6 +33,7 @@ its buffer, so such a chunk may not reach stdout at all until the next newline o
 
 from __future__ import annotations
 
+import re
 import string
 from collections import deque
 from collections.abc import Iterator
@@ -40,6 +44,7 @@ MIN_FOUND = 8  # bytes found below which a partial match is taken for a coincide
 _BACKTRACKS = 32  # choices undone per starting point before the search gives up
 _CONVINCING = 4  # a run this long is tried before shorter ones on earlier lines
 _WORD = frozenset((string.ascii_letters + string.digits).encode())
+_COLOUR = re.compile(rb"\x1b\[[0-9;]*m")
 
 
 def _lcp(hay: bytes | bytearray, at: int, needle: bytes, j: int) -> int:
@@ -71,6 +76,14 @@ def _ends_line(hay: bytes | bytearray, end: int) -> bool:
     return b == _LF or (b == _CR and (end + 1 == len(hay) or hay[end + 1] == _LF))
 
 
+def _after_colour(hay: bytes | bytearray, q: int) -> bool:
+    """Does an ANSI colour code (``ESC [ 32 m``) end just before ``q``?  Loggers colour
+    their output when stdout is a terminal, as the server's is; its final ``m`` is no
+    letter of the text."""
+    esc = hay.rfind(b"\x1b[", max(0, q - 16), q)
+    return esc >= 0 and _COLOUR.fullmatch(hay, esc, q) is not None
+
+
 class _Search:
     """One search for ``needle`` in ``hay`` from ``start``: the rules of the module
     docstring, and the column where the first chunk stood on its line.  Servers print
@@ -89,7 +102,7 @@ class _Search:
         hay, end = self.hay, q + n
         if j + n == len(self.needle) or _ends_line(hay, end):
             return True
-        apart_before = q == self.start or hay[q - 1] not in _WORD
+        apart_before = q == self.start or hay[q - 1] not in _WORD or _after_colour(hay, q)
         return apart_before and hay[end] not in _WORD
 
     def _reached(self, j: int, end: int) -> None:

@@ -157,6 +157,13 @@ def test_a_chunk_glued_to_letters_after_it_is_not_a_chunk() -> None:
     assert whole(printed(cut(NEEDLE, [100, 100]), suffix=b" qq!"))
 
 
+def test_a_coloured_chunk_is_found() -> None:
+    # A logger colours its output on a terminal: the m of ESC[32m is no letter of the text.
+    assert whole(printed(cut(NEEDLE, [100, 100]), prefix=b"recv \x1b[1;32m", suffix=b"\x1b[0m"))
+    assert not whole(printed(cut(NEEDLE, [100, 100]), prefix=b"recv \x1b[1;32mm",
+                             suffix=b"\x1b[0m"))
+
+
 def test_a_chunk_glued_to_letters_before_it_needs_its_own_line_end() -> None:
     assert whole(printed(cut(NEEDLE, [100, 100]), prefix=b"recv"))  # the textbook's shape
     assert not whole(printed(cut(NEEDLE, [100, 100]), prefix=b"recv", suffix=b" !"))
