@@ -70,8 +70,11 @@ def truncate(text: str, limit: int, where: str = "the JSON grade document") -> s
 
 def defuse_workflow_commands(text: str) -> str:
     """GitHub Actions acts on log lines that start with ``::`` (``::add-mask::``,
-    ``::stop-commands::``, ...); a server's output must not, so such lines get a space."""
-    return re.sub(r"^(\s*)::", r"\1 ::", text, flags=re.M)
+    ``::stop-commands::``, ...) or ``##[`` (``##[error]``) once their leading whitespace
+    is trimmed (any Unicode whitespace: .NET's TrimStart); a server's output must not, so
+    such a line starts with a visible mark that is no whitespace: a middle dot."""
+    return "".join(f"\u00b7 {line}" if line.lstrip().startswith(("::", "##[")) else line
+                   for line in text.splitlines(keepends=True))
 
 
 def first_sentence(text: str, limit: int = 120) -> str:

@@ -103,7 +103,7 @@ def console(run: Run, *, details: bool = True) -> str:
         out.append(line)
     out.append(f"{len(run.impls)} implementation(s), {len(run.impls) - len(failing)} "
                f"conforming: {shown} in {run.duration_s:.1f}s")
-    return "\n".join(out)
+    return printable("\n".join(out))  # a server's output, inert on the grader's terminal
 
 
 def confirmations(rows: Iterable[tuple[str, Sequence[str], float]]) -> str:

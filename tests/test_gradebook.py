@@ -214,6 +214,17 @@ def test_classroom_defuses_workflow_commands_and_errors(doc: dict[str, Any]) -> 
     assert "\x1b" not in text
 
 
+@pytest.mark.parametrize("line", ["::add-mask::x", "  ::stop-commands::t", "\t::error::e",
+                                  "\u2003\u00a0::warning::w", "##[error]e", " \u3000##[group]g",
+                                  "\x85::debug::d"])
+def test_no_workflow_command_survives_any_leading_whitespace(line: str) -> None:
+    """GitHub's runner trims every Unicode whitespace before matching ``::`` or ``##[``."""
+    for text in (line, f"before\n{line}\nafter", f"before\r{line}"):
+        for shown in gradebook.defuse_workflow_commands(text).splitlines():
+            assert not shown.lstrip().startswith(("::", "##[")), repr(shown)
+    assert gradebook.defuse_workflow_commands("a :: b\nc") == "a :: b\nc"
+
+
 def test_write_github_output_and_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
