@@ -70,3 +70,25 @@ def test_bad_build_keys_are_manifest_errors(tmp_path: Path, line: str, key: str)
                     + line, encoding="utf-8")
     with pytest.raises(ManifestError, match=f"key '{key}'"):
         load(path)
+
+
+_CHATTY = """
+import resource, sys
+from conformance.harness import build
+status, output = build._run("head -c 400000000 /dev/zero | tr '\\\\0' x; exit 2", sys.argv[1], 120)
+print(status, len(output), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)
+print(output[:80])
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX shell pipeline")
+def test_a_build_that_prints_400_mb_costs_its_tail_only(tmp_path: Path) -> None:
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _CHATTY, str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    status, kept, peak_mib = done.stdout.split("\n")[0].rsplit(" ", 2)
+    assert status == "exit status 2" and int(kept) < 17 << 10, done.stdout
+    assert int(peak_mib) < 120, f"the harness peaked at {peak_mib} MiB"
+    assert "the first 399983616 bytes of output left out" in done.stdout, done.stdout

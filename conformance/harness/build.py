@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.harness import sandbox, sanitize
+from conformance.harness.output import Capture
 from conformance.harness.process import cgroup_name, run_id
 from conformance.manifest import Implementation
 
@@ -78,15 +79,22 @@ def _run(command: str, cwd: str, timeout: float, policy: sandbox.Policy | None =
                                build=True, name=cgroup_name("build-" + uuid.uuid4().hex))
     # Windows has neither /bin/sh nor the limits: the command goes to its shell unchanged.
     argv = confined.argv if os.name == "posix" else command
+    out_r, out_w = os.pipe()
     try:
         proc = subprocess.Popen(argv, shell=os.name != "posix", cwd=cwd, env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, stdout=out_w,
                                 stderr=subprocess.STDOUT, **kwargs)  # type: ignore[call-overload]
     except OSError as e:
+        os.close(out_r)
         confined.close()
         return f"could not run it ({e.strerror or e})", ""
+    finally:
+        os.close(out_w)
+    # Read as it comes, keeping only the tail: a build that prints gigabytes costs
+    # _LOG_LIMIT bytes, not gigabytes (communicate() would hold all of it).
+    out = Capture(out_r, head=0, tail=_LOG_LIMIT)
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        proc.wait(timeout=timeout)
         status = "" if proc.returncode == 0 else _status(confined.exit_code(proc.returncode))
     except subprocess.TimeoutExpired:
         if sys.platform != "win32":
@@ -94,14 +102,22 @@ def _run(command: str, cwd: str, timeout: float, policy: sandbox.Policy | None =
                 os.killpg(proc.pid, signal.SIGKILL)
         proc.kill()
         confined.kill()
-        out, _ = proc.communicate()
+        proc.wait()
         status = f"timed out (limit {timeout:.0f} s)"
     finally:
         confined.close()
+    out.wait(lambda _: None, stall=2.0)  # the pipe's last bytes (a straggler may hold it)
+    out.stop()
     if status and (notes := confined.notes(proc.returncode)):
         status += "; " + "; ".join(notes)
-    text = out.decode("utf-8", "replace") if out else ""
-    return status, text[-_LOG_LIMIT:]
+    return status, _log(out)
+
+
+def _log(out: Capture) -> str:
+    text = out.tail().decode("utf-8", "replace")
+    if out.total > _LOG_LIMIT:
+        text = f"[... the first {out.total - _LOG_LIMIT} bytes of output left out ...]\n" + text
+    return text
 
 
 def _status(code: int | None) -> str:

@@ -99,6 +99,11 @@ class Capture:
                     return None
                 self._cond.wait(left)
 
+    def tail(self) -> bytes:
+        """The last bytes captured (at most ``tail`` of them)."""
+        with self._cond:
+            return bytes(self._tail)
+
     def tail_lines(self, n: int = 10, width: int = 160) -> list[str]:
         with self._cond:
             text = bytes(self._tail).decode("utf-8", "backslashreplace")
