@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conformance import falsealarms
-from conformance.clause import Verdict
+from conformance.clause import REGISTRY, Level, Verdict
 from conformance.manifest import Implementation, corpus, from_command
 from conformance.models import current_platform
 from conformance.runner import Result
@@ -97,9 +97,12 @@ def test_corpus_is_broad_and_written_like_submissions() -> None:
 @pytest.mark.skipif(sys.platform != "linux", reason="the corpus's C servers and most "
                     "models are Linux-only")
 def test_no_false_alarm_over_the_corpus(ioconform_cli, tmp_path: Path) -> None:
-    """Every correct server of the corpus passes every MUST clause that applies to it."""
+    """Every correct server of the corpus passes every MUST clause that applies to it.
+    Only the MUST clauses run: a SHOULD clause cannot raise a false alarm, and the
+    slowest clauses (5,000 connections, 16 and 48 MiB streams) are SHOULD."""
     out = tmp_path / "corpus.json"
-    proc = ioconform_cli("corpus", "--json", str(out), "-q", timeout=3600)
+    must = [f"--clause={c.id}" for c in REGISTRY.values() if c.level is Level.MUST]
+    proc = ioconform_cli("corpus", "--json", str(out), "-q", *must, timeout=3600)
     assert out.exists(), proc.stdout + proc.stderr
     fm = json.loads(out.read_text(encoding="utf-8"))["false_alarm_matrix"]
     alarms = {s["name"]: s["false_alarms"] for s in fm["servers"] if s["false_alarms"]}
