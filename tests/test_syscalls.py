@@ -205,3 +205,20 @@ def test_a_turn_belongs_to_one_thread() -> None:
         f"11 {wait}"), PORT)
     assert accept_stopped_short(t) is None
     assert all(c.pid == w.pid for w, after in t.segments() for c in after)
+
+
+def test_sigio_evidence_follows_f_setsig() -> None:
+    """fcntl(2): F_SETSIG may name a real-time signal to send instead of SIGIO; the
+    wait for it is the wait for SIGIO (strace prints the set's members without SIG)."""
+    lines = (f"9  fcntl({LISTENER}, F_SETOWN, 9) = 0\n"
+             f"9  fcntl({LISTENER}, F_SETSIG, SIGRT_2) = 0\n"
+             f"9  fcntl({LISTENER}, F_SETFL, O_RDWR|O_NONBLOCK|FASYNC) = 0\n"
+             "9  rt_sigtimedwait([IO RT_2], {si_signo=SIGRT_2, si_code=0x1}, NULL, 8) = 34 (SIGRT_2)\n"
+             f"9  accept4({LISTENER}, NULL, NULL, SOCK_NONBLOCK) = {C1}\n"
+             f"9  fcntl({C1}, F_SETOWN, 9) = 0\n"
+             f"9  fcntl({C1}, F_SETSIG, SIGRT_2) = 0\n"
+             f"9  fcntl({C1}, F_SETFL, O_RDWR|O_NONBLOCK|FASYNC) = 0\n")
+    assert EVIDENCE["sigio"].uses(Trace(parse(lines), PORT))
+    no_wait = lines.replace("rt_sigtimedwait([IO RT_2]", "rt_sigtimedwait([USR1]").replace(
+        "= 34 (SIGRT_2)", "= 10 (SIGUSR1)")
+    assert not EVIDENCE["sigio"].uses(Trace(parse(no_wait), PORT))

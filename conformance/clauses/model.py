@@ -10,6 +10,7 @@ Thread counts come from psutil and need no tracer (MODEL-3, MODEL-4).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,8 +64,14 @@ def _sigio(t: Trace) -> list[Call]:
     owned, flagged = _async_owned(t), _async_flag(t)
     fds = {f.num for c in t.accepted() if (f := c.returned_fd)}
     setown = {f.num for c in owned for f in c.fds if t.is_client(f) or t.is_listener(f)}
-    waits = [c for c in t.waits("signal") if "SIGIO" in c.args or "SIGIO" in c.result]
-    if not waits and not t.signals("SIGIO"):
+    # F_SETSIG may name a real-time signal to send instead of SIGIO (fcntl(2)); a sigset
+    # prints its members without the SIG prefix ([IO RT_2]).
+    names = {"SIGIO"} | {a.strip() for c in t.named(["fcntl", "fcntl64"])
+                          if "F_SETSIG" in c.args and len(c.arglist) > 2
+                          for a in c.arglist[2:3] if a.strip().startswith("SIG")}
+    waits = [c for c in t.waits("signal")
+             if any(n in c.result or re.search(rf"[\[ ]{n[3:]}[\] ]", c.args) for n in names)]
+    if not waits and not any(t.signals(n) for n in names):
         return []
     missing = {f for f in fds if f not in setown}
     return [] if missing or not flagged or not owned else owned[:1] + flagged[:1] + waits[:1]
