@@ -187,6 +187,9 @@ class Session:
     def fds(self) -> int:
         return observe.open_fds(self.server.tree())
 
+    def sockets(self) -> int:
+        return observe.open_sockets(self.server.tree())
+
     def threads(self) -> int:
         return observe.threads(self.server.tree())
 
@@ -202,9 +205,9 @@ class Session:
         return observe.rss_bytes(self.server.tree())
 
     def settle(self, measure: str, target: int, timeout: float | None = None) -> int:
-        """Poll ``measure`` ('fds' or 'threads') until it is <= target or time is up;
+        """Poll ``measure`` ('fds', 'sockets' or 'threads') until it is <= target or time is up;
         return the last value seen."""
-        read = self.fds if measure == "fds" else self.threads
+        read = {"fds": self.fds, "sockets": self.sockets}.get(measure, self.threads)
         deadline = time.monotonic() + (self.timing.settle if timeout is None else timeout)
         value = read()
         while value > target and time.monotonic() < deadline:
