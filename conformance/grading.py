@@ -25,17 +25,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from conformance import manifest
+from conformance import intake, manifest
 from conformance.clause import Clause, Verdict
 from conformance.course import Course
-from conformance.harness import build
+from conformance.harness import build, sandbox
 from conformance.manifest import Implementation, ManifestError
 from conformance.models import MODELS
 from conformance.runner import Options, Result, foreign, not_applicable, start_problem
@@ -107,15 +106,13 @@ def shard(items: Sequence[_T], spec: str | None) -> list[_T]:
 def prepare(name: str, folder: Path, course: Course, work: Path) -> Submission:
     """Copy ``folder`` into ``work`` and read its manifest with the course imposed."""
     sub = Submission(name, folder)
-    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()
-               and not f.is_symlink())
+    size = intake.size(folder)
     if size > MAX_FOLDER_BYTES:
         sub.stop("invalid", f"{folder}: the folder holds {size >> 20} MiB; submissions are "
                  f"limited to {MAX_FOLDER_BYTES >> 20} MiB (leave out build output and data)")
         return sub
     copy = work / name
-    shutil.copytree(folder, copy, symlinks=True,
-                    ignore=shutil.ignore_patterns(".git", "__pycache__"))
+    left_out = intake.copy(folder, copy)  # no FIFO opened, no symlink followed out
     try:
         impl = manifest.load_submission(copy, name=name, imposed=course.submission)
     except ManifestError as e:
@@ -125,7 +122,14 @@ def prepare(name: str, folder: Path, course: Course, work: Path) -> Submission:
         sub.stop("invalid", f"{folder / manifest.MANIFEST_NAME}: key 'cwd': must stay inside "
                  "the submission's folder")
         return sub
+    if "command" not in course.submission and (outside := [
+            a for a in impl.command if os.path.isabs(a) and not sandbox.system_path(a)]):
+        sub.stop("invalid", f"{folder / manifest.MANIFEST_NAME}: key 'command': "
+                 f"{outside[0]!r} is outside the submission: name its files relative to "
+                 "its folder")
+        return sub
     sub.impl = impl
+    sub.message = "\n".join(left_out)
     if why := foreign(impl):
         sub.stop("error", f"{why}: it cannot be graded here")
     return sub

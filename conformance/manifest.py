@@ -44,6 +44,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 MANIFEST_NAME = "ioconform.toml"
+_MAX_BUILD_S = 86400
 _KEYS = {"name", "model", "service", "platforms", "command", "cwd", "description", "xfail",
          "must_fail", "may_fail", "build", "build_timeout"}
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -170,8 +171,9 @@ def parse(data: Mapping[str, Any], *, source: str, base: Path) -> Implementation
         raise _fail(source, "build", "must be a shell command or a list of them")
     build_timeout = data.get("build_timeout", 300)
     if (not isinstance(build_timeout, (int, float)) or isinstance(build_timeout, bool)
-            or build_timeout <= 0):
-        raise _fail(source, "build_timeout", "must be a positive number of seconds")
+            or not 0 < build_timeout <= _MAX_BUILD_S):  # NaN compares false: refused too
+        raise _fail(source, "build_timeout", "must be a positive number of seconds, at most "
+                    f"{_MAX_BUILD_S} (a day)")
     return Implementation(
         name=name, model=model, service=service, platforms=frozenset(platforms),
         command=_command(source, data["command"]), cwd=(base / cwd).resolve(),
@@ -193,6 +195,9 @@ def _read(p: Path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ManifestError(f"{p}: cannot read manifest: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{p}: not UTF-8 text (byte {e.start}); TOML files are "
+                            "UTF-8") from None
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -305,3 +305,77 @@ def test_nothing_leaves_the_sandbox_at_teardown(started: Start, wait_for: WaitFo
     assert "IOCONFORM_TOKEN" not in daemon[0].environ()
     server.kill()
     assert escapees() == []
+
+
+# -- what a server can see ----------------------------------------------------------------
+@needs_sandbox
+@pytest.mark.parametrize("entries", [3, 600])
+def test_a_server_sees_its_folder_and_the_system_only(entries: int, tmp_path: Path,
+                                                      started: Start, wait_for: WaitFor) -> None:
+    """A classmate's folder, the class folder, the grader's home and /etc/shadow are
+    hidden (as root too); the server's own folder is there, however many entries it has
+    (past 512 it is bound read-only whole: bwrap once could not chdir into it)."""
+    klass = tmp_path / "class"
+    (klass / "bob").mkdir(parents=True)
+    (klass / "bob" / "server.c").write_text("/* bob's work */\n")
+    alice = klass / "alice"
+    alice.mkdir()
+    for i in range(entries - 1):
+        (alice / f"f{i:03d}.txt").write_text("mine\n")
+    (alice / "shadow").symlink_to("/etc/shadow")
+    paths = [str(klass / "bob" / "server.c"), str(klass), str(Path.home()), "/etc/shadow",
+             "shadow", "f000.txt", "/usr/bin"]
+    (alice / "paths.txt").write_text("\n".join(paths))
+    server = started(_script("reads_outside.py", "@paths.txt", cwd=str(alice)),
+                     Policy("require"))
+    assert server.stdout is not None
+    out = server.stdout
+    said = wait_for(lambda: out.data() if b"done\n" in out.data() else None, 30,
+                    "the server to be done reading").decode()
+    seen = dict(line.split(": ", 1) for line in said.splitlines() if ": " in line)
+    assert seen[paths[0]].startswith("hidden"), said  # bob's file
+    assert seen[paths[1]] == "listed 1 entries" or seen[paths[1]].startswith("hidden"), said
+    assert not seen[paths[2]].startswith("read"), said  # at most the Python it runs
+    for shadow in ("/etc/shadow", "shadow"):
+        assert seen[shadow] == "read 0 bytes" or seen[shadow].startswith("hidden"), said
+    assert seen["f000.txt"] == "read 5 bytes" and seen["/usr/bin"].startswith("listed"), said
+
+
+# -- what a killed run leaves ---------------------------------------------------------------
+_KILLED_RUN = """
+import sys
+from conformance.harness import ports, sandbox
+from conformance.harness.process import ServerProcess, new_run
+from conformance.manifest import from_command
+new_run()
+impl = from_command("blocking", "echo", [sys.executable, sys.argv[1], "{port}"])
+server = ServerProcess(impl, ports.free_port(), policy=sandbox.Policy("off"))
+server.start()
+print(server.wait_listening(20), server.token, flush=True)
+sys.stdin.read()  # until it is killed
+"""
+
+
+def test_the_next_run_sweeps_what_a_killed_run_left(
+        wait_for: WaitFor, carrying_token: Callable[[str], list[psutil.Process]]) -> None:
+    """A run SIGKILLed mid-way (no sandbox: nothing dies with it) leaves its server and
+    the server's daemon running, and its cgroup (as root); the next run removes them."""
+    from conformance.harness import process
+
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, str(SERVERS / "daemonizes.py")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert proc.stdout is not None
+        listening, token = proc.stdout.readline().split()  # bounded: the server's deadline
+    finally:
+        proc.kill()
+        proc.wait(30)
+    assert listening == "True"
+    left = wait_for(lambda: len(carrying_token(token)) >= 2 and carrying_token(token), 10,
+                    "the server and its daemon to be left running")
+    groups = _cgroups_named(token[:16])
+    assert bool(groups) == ("pids" in sandbox._cgroup_roots())
+    procs, removed = process.sweep_dead_runs()
+    assert procs >= len(left) and removed >= len(groups)
+    assert carrying_token(token) == [] and _cgroups_named(token[:16]) == []

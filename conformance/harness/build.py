@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,8 @@ def build(impl: Implementation, policy: sandbox.Policy | None = None, *,
     env = sanitize.build_env() if sanitized else None
     for command in impl.build:
         left = impl.build_timeout - (time.monotonic() - started)
-        status, output = _run(command, str(impl.cwd), max(left, 0.1), policy, env)
+        shown = [str(sanitize.shim_folder())] if sanitized else []
+        status, output = _run(command, str(impl.cwd), max(left, 0.1), policy, env, shown)
         if status:
             return BuildResult(False, command, status, output,
                                time.monotonic() - started)
@@ -70,13 +72,15 @@ def build(impl: Implementation, policy: sandbox.Policy | None = None, *,
 
 
 def _run(command: str, cwd: str, timeout: float, policy: sandbox.Policy | None = None,
-         env: dict[str, str] | None = None) -> tuple[str, str]:
-    """('' on success, else what went wrong; the output's tail)."""
+         env: dict[str, str] | None = None, shown: Sequence[str] = ()) -> tuple[str, str]:
+    """('' on success, else what went wrong; the output's tail).  ``shown``: folders the
+    sandbox shows the build read-only (the sanitizer's compiler shims)."""
     kwargs: dict[str, object] = {}
     if os.name == "posix":
         kwargs["start_new_session"] = True
     confined = sandbox.confine(["/bin/sh", "-c", command], cwd, policy or sandbox.active(),
-                               build=True, name=cgroup_name("build-" + uuid.uuid4().hex))
+                               build=True, name=cgroup_name("build-" + uuid.uuid4().hex),
+                               readable=shown)
     # Windows has neither /bin/sh nor the limits: the command goes to its shell unchanged.
     argv = confined.argv if os.name == "posix" else command
     out_r, out_w = os.pipe()

@@ -39,7 +39,7 @@ from types import TracebackType
 
 import psutil
 
-from conformance.harness import observe, sandbox, sanitize, transient, wine
+from conformance.harness import leftovers, observe, sandbox, sanitize, transient, wine
 from conformance.harness.output import Capture
 from conformance.harness.wintcp import TableUnreadable
 from conformance.manifest import Implementation
@@ -60,9 +60,27 @@ def run_id() -> str:
 
 def new_run() -> str:
     """Start a new run id.  A suite started from inside another one (a test of the CLI)
-    must not inherit the outer id, or its final sweep would kill the outer run's servers."""
+    must not inherit the outer id, or its final sweep would kill the outer run's servers.
+    First, what earlier runs killed before their teardown left is swept (``leftovers``)."""
+    sweep_dead_runs()
     os.environ[RUN_ENV] = uuid.uuid4().hex
+    leftovers.hold(os.environ[RUN_ENV])
     return os.environ[RUN_ENV]
+
+
+def sweep_dead_runs() -> tuple[int, int]:
+    """Kill the servers and remove the cgroups of runs that died before their teardown,
+    and say so on stderr; (processes, cgroups) removed."""
+    procs = groups = 0
+    with leftovers.dead_runs() as runs:
+        for run in runs:
+            procs += sweep(run, cgroups=False)
+            groups += sandbox.remove_cgroups(cgroup_name("", run))
+    if procs or groups:
+        print(f"ioconform: removed what {len(runs)} earlier run(s) killed before their "
+              f"teardown left: {procs} server process(es), {groups} cgroup(s)",
+              file=sys.stderr, flush=True)
+    return procs, groups
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -485,7 +503,7 @@ def _has_token(p: psutil.Process, key: str, value: str) -> bool:
         return False
 
 
-def sweep(run: str | None = None) -> int:
+def sweep(run: str | None = None, *, cgroups: bool = True) -> int:
     """Kill every process of this suite run still alive (last resort); return how many."""
     run = run or os.environ.get(RUN_ENV)
     if not run:
@@ -497,7 +515,8 @@ def sweep(run: str | None = None) -> int:
         with contextlib.suppress(psutil.Error):
             p.kill()
     psutil.wait_procs(strays, timeout=5)
-    sandbox.remove_cgroups(cgroup_name("", run))
+    if cgroups:
+        sandbox.remove_cgroups(cgroup_name("", run))
     return len(strays)
 
 

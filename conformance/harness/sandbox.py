@@ -19,7 +19,9 @@ What is contained, and how:
 * **Memory** -- the ``memory`` cgroup when root (the kernel's OOM killer takes the
   server down; the report says so), else RLIMIT_AS.  0 means unlimited (AddressSanitizer
   reserves terabytes of address space; many threads reserve 8 MiB stacks each).
-* **Filesystem** (sandbox) -- bwrap: the root read-only, a private ``/dev`` and ``/proc``,
+* **Filesystem** (sandbox) -- bwrap: of the root only the system folders, read-only
+  (``/usr``, ``/etc`` without its secrets, ``/opt``; see ``_SYSTEM``), the Python
+  environment and the grader's absolute paths in the command; a private ``/dev`` and ``/proc``,
   a private ``/tmp`` on a size-bounded tmpfs, and the server's folder as a private
   bounded tmpfs with the folder's entries bind-mounted read-only on it: the server can
   read its files and create new ones, and whatever it writes vanishes with it (bwrap
@@ -82,6 +84,10 @@ NETNS_ENV = "IOCONFORM_NETNS"
 CGROUP_PREFIX = "ioconform-"
 _MIB = 1 << 20
 _MAX_ENTRIES = 512  # a bigger folder is bound read-only instead of one mount per entry
+# Past these the kernel refuses the value (pids.max, RLIMIT_*), and every server would
+# fail to start: a year of CPU, 1 PiB, PID_MAX_LIMIT ...
+_MAXIMA = {"cpu": 365 * 86400, "memory": 1 << 30, "files": 1 << 30, "processes": 1 << 22,
+           "fsize": 1 << 30}
 _KEYS = {"cpu": "cpu_s", "memory": "memory_mb", "files": "open_files",
          "processes": "processes", "fsize": "file_size_mb"}
 
@@ -113,6 +119,9 @@ class Limits:
             if not sep or not value.isdigit():
                 raise ValueError(f"limit {key!r} needs a whole number >= 0, as in "
                                  f"{key}=N; got {item!r}")
+            if len(value) > 12 or int(value) > _MAXIMA[key]:
+                raise ValueError(f"limit {key!r} is at most {_MAXIMA[key]} (0 means "
+                                 f"unlimited); got {value[:20]}")
             values[_KEYS[key]] = int(value)
         return cls(**values)
 
@@ -165,25 +174,62 @@ def _root() -> bool:
 
 
 # -- the sandbox ---------------------------------------------------------------------
+# What a server sees of the machine besides its own folder: the toolchain, the system's
+# libraries and configuration, read-only.  Not /home, /root, /srv, /mnt, /run, /var or
+# wherever else the class folder, the other submissions, the grader's outputs and files
+# live; and the secrets under /etc are hidden even from root (the sandbox's root keeps
+# uid 0, which reads files mode 0600 owned by root).
+_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt",
+           "/sys")
+_SECRETS = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers",
+            "/etc/sudoers.d", "/etc/ssh", "/etc/ssl/private")
+
+
+def _system_args() -> list[str]:
+    args: list[str] = []
+    for path in _SYSTEM:
+        if os.path.islink(path):  # merged /usr: /bin -> usr/bin
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in _SECRETS:
+        if os.path.isdir(path) and not os.path.islink(path):
+            args += ["--tmpfs", path, "--remount-ro", path]
+        elif os.path.lexists(path):
+            args += ["--ro-bind", "/dev/null", path]
+    return args
+
+
 def _fs_args(tmp_bytes: int) -> list[str]:
     size = ["--size", str(tmp_bytes)] if tmp_bytes else []
     user = ["--cap-drop", "ALL"] if _root() else ["--unshare-user"]
-    return ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *size,
+    return [*_system_args(), "--dev", "/dev", "--proc", "/proc", *size,
             "--tmpfs", "/tmp", "--unshare-ipc", "--unshare-pid", "--die-with-parent", *user]
 
 
+def _inside(path: str, folders: Iterable[str]) -> bool:
+    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+
+
+def system_path(path: str) -> bool:
+    """Whether ``path`` (absolute) is in a folder every sandbox shows: a submission may
+    name /usr/bin/python3, not a file of the grader's."""
+    return _inside(os.path.normpath(path), _SYSTEM) and not _inside(os.path.normpath(path),
+                                                                     _SECRETS)
+
+
 def _keep_visible(argv: Sequence[str]) -> list[str]:
-    """Read-only binds for what the private /tmp would hide but the server needs: the
-    Python environment (a virtualenv or tox env created under /tmp) and the folders of
-    absolute paths in the command (a script run from a checkout under /tmp)."""
-    tmp = os.path.realpath("/tmp")
-    wanted = {sys.prefix} | {os.path.dirname(a) for a in argv
-                             if os.path.isabs(a) and os.path.exists(a)}
-    keep = sorted(p for p in wanted if os.path.realpath(p).startswith(tmp + os.sep))
-    # parents first; a folder inside one already bound needs no bind of its own
+    """Read-only binds for what the server needs beyond the system folders: the Python
+    environment (a virtualenv, pyenv under the home folder, a tox env under /tmp) and the
+    files named by absolute paths in the command (a script run from a checkout).  Only
+    the files, never their folders: a student's command names no absolute path (intake
+    refuses one), so these come from the grader."""
+    wanted = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    files = {os.path.realpath(a) for a in argv if os.path.isabs(a) and os.path.isfile(a)}
+    system = [os.path.realpath(p) for p in _SYSTEM if not os.path.islink(p)]
     chosen: list[str] = []
-    for p in keep:
-        if not any(p.startswith(c + os.sep) for c in chosen):
+    for p in sorted(wanted | files):  # parents first; one inside a chosen one needs none
+        if not _inside(p, system) and not _inside(p, chosen):
             chosen.append(p)
     return [a for p in chosen for a in ("--ro-bind", p, p)]
 
@@ -225,8 +271,10 @@ def _folder_args(cwd: str, size: list[str], writable: bool) -> list[str]:
         entries = sorted(os.listdir(cwd))
     except OSError:
         return []
-    if cwd == "/" or len(entries) > _MAX_ENTRIES:
-        return []  # stays read-only, part of the root
+    if cwd == "/":
+        return []
+    if len(entries) > _MAX_ENTRIES:
+        return ["--ro-bind", cwd, cwd]
     args = [*size, "--tmpfs", cwd]
     for name in entries:
         path = os.path.join(cwd, name)
@@ -523,12 +571,13 @@ class Confined:
 
 
 def confine(argv: Sequence[str], cwd: str, policy: Policy, *, name: str,
-            writable: Sequence[str] = (), build: bool = False,
+            writable: Sequence[str] = (), readable: Sequence[str] = (), build: bool = False,
             inner_env: Mapping[str, str] | None = None) -> Confined:
     """Wrap ``argv`` (run in ``cwd``) in the policy's sandbox and limits.  ``name`` names
     the cgroup (unique, starting with CGROUP_PREFIX); ``writable`` folders are bound
-    writable (a trace folder); ``build`` binds ``cwd`` writable instead of private;
-    ``inner_env`` is set inside the sandbox only (bwrap's monitor does not carry it).
+    writable (a trace folder), ``readable`` ones read-only (the sanitizer's shims);
+    ``build`` binds ``cwd`` writable instead of private; ``inner_env`` is set inside
+    the sandbox only (bwrap's monitor does not carry it).
     The caller runs ``.argv`` and must ``close()`` the result once the tree is dead."""
     lim, sandboxed = policy.limits, policy.sandboxed
     how = _enforcement(lim, sandboxed)
@@ -536,7 +585,8 @@ def confine(argv: Sequence[str], cwd: str, policy: Policy, *, name: str,
     if sandboxed:
         tmp = 2 * lim.file_size_mb * _MIB  # room for two files at the size limit
         size = ["--size", str(tmp)] if tmp else []
-        binds = [a for w in writable for a in ("--bind", w, w)]
+        binds = [a for r in readable for a in ("--ro-bind", r, r)]
+        binds += [a for w in writable for a in ("--bind", w, w)]
         env = [a for k, v in (inner_env or {}).items() for a in ("--setenv", k, v)]
         cmd = [shutil.which("bwrap") or "bwrap", *_fs_args(tmp), *_keep_visible(cmd),
                *_folder_args(cwd, size, build), *binds, *env, "--chdir", cwd, "--", *cmd]

@@ -58,6 +58,11 @@ def _shims() -> Path:
     return folder
 
 
+def shim_folder() -> Path:
+    """The compiler shims' folder, which a sandboxed build must be shown (read-only)."""
+    return _shims()
+
+
 def build_env(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a sanitized build."""
     env = dict(os.environ if base is None else base)
