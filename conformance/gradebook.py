@@ -393,8 +393,9 @@ def markdown(doc: Doc, *, student: bool = True, diagnosis_lines: int = 15) -> st
             shown_lines = "\n".join(line[:400] for line in lines[:diagnosis_lines])
             if len(lines) > diagnosis_lines:
                 shown_lines += f"\n... ({len(lines) - diagnosis_lines} more lines)"
-            out += [md_fence(defuse_workflow_commands(shown_lines)), ""]
-    return "\n".join(out).rstrip() + "\n"
+            out += [md_fence(shown_lines), ""]
+    # the step summary is a log too: no line of it, fenced or not, may be a command
+    return defuse_workflow_commands("\n".join(out).rstrip() + "\n")
 
 
 # -- JUnit --------------------------------------------------------------------------------

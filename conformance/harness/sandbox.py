@@ -79,11 +79,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance.harness import fsview
+
 MODES = ("off", "auto", "require")
 NETNS_ENV = "IOCONFORM_NETNS"
 CGROUP_PREFIX = "ioconform-"
 _MIB = 1 << 20
-_MAX_ENTRIES = 512  # a bigger folder is bound read-only instead of one mount per entry
 # Past these the kernel refuses the value (pids.max, RLIMIT_*), and every server would
 # fail to start: a year of CPU, 1 PiB, PID_MAX_LIMIT ...
 _MAXIMA = {"cpu": 365 * 86400, "memory": 1 << 30, "files": 1 << 30, "processes": 1 << 22,
@@ -174,64 +175,12 @@ def _root() -> bool:
 
 
 # -- the sandbox ---------------------------------------------------------------------
-# What a server sees of the machine besides its own folder: the toolchain, the system's
-# libraries and configuration, read-only.  Not /home, /root, /srv, /mnt, /run, /var or
-# wherever else the class folder, the other submissions, the grader's outputs and files
-# live; and the secrets under /etc are hidden even from root (the sandbox's root keeps
-# uid 0, which reads files mode 0600 owned by root).
-_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt",
-           "/sys")
-_SECRETS = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers",
-            "/etc/sudoers.d", "/etc/ssh", "/etc/ssl/private")
-
-
-def _system_args() -> list[str]:
-    args: list[str] = []
-    for path in _SYSTEM:
-        if os.path.islink(path):  # merged /usr: /bin -> usr/bin
-            args += ["--symlink", os.readlink(path), path]
-        elif os.path.isdir(path):
-            args += ["--ro-bind", path, path]
-    for path in _SECRETS:
-        if os.path.isdir(path) and not os.path.islink(path):
-            args += ["--tmpfs", path, "--remount-ro", path]
-        elif os.path.lexists(path):
-            args += ["--ro-bind", "/dev/null", path]
-    return args
-
-
 def _fs_args(tmp_bytes: int) -> list[str]:
     size = ["--size", str(tmp_bytes)] if tmp_bytes else []
     user = ["--cap-drop", "ALL"] if _root() else ["--unshare-user"]
-    return [*_system_args(), "--dev", "/dev", "--proc", "/proc", *size,
+    return [*fsview.system_args(), "--dev", "/dev", "--proc", "/proc", *size,
             "--tmpfs", "/tmp", "--unshare-ipc", "--unshare-pid", "--die-with-parent", *user]
 
-
-def _inside(path: str, folders: Iterable[str]) -> bool:
-    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
-
-
-def system_path(path: str) -> bool:
-    """Whether ``path`` (absolute) is in a folder every sandbox shows: a submission may
-    name /usr/bin/python3, not a file of the grader's."""
-    return _inside(os.path.normpath(path), _SYSTEM) and not _inside(os.path.normpath(path),
-                                                                     _SECRETS)
-
-
-def _keep_visible(argv: Sequence[str]) -> list[str]:
-    """Read-only binds for what the server needs beyond the system folders: the Python
-    environment (a virtualenv, pyenv under the home folder, a tox env under /tmp) and the
-    files named by absolute paths in the command (a script run from a checkout).  Only
-    the files, never their folders: a student's command names no absolute path (intake
-    refuses one), so these come from the grader."""
-    wanted = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    files = {os.path.realpath(a) for a in argv if os.path.isabs(a) and os.path.isfile(a)}
-    system = [os.path.realpath(p) for p in _SYSTEM if not os.path.islink(p)]
-    chosen: list[str] = []
-    for p in sorted(wanted | files):  # parents first; one inside a chosen one needs none
-        if not _inside(p, system) and not _inside(p, chosen):
-            chosen.append(p)
-    return [a for p in chosen for a in ("--ro-bind", p, p)]
 
 
 @functools.cache
@@ -262,27 +211,6 @@ def check_policy(policy: Policy) -> str | None:
     if policy.mode == "require" and (why := unavailable()):
         return f"--sandbox require: the sandbox cannot be set up: {why}"
     return None
-
-
-def _folder_args(cwd: str, size: list[str], writable: bool) -> list[str]:
-    if writable:
-        return ["--bind", cwd, cwd]
-    try:
-        entries = sorted(os.listdir(cwd))
-    except OSError:
-        return []
-    if cwd == "/":
-        return []
-    if len(entries) > _MAX_ENTRIES:
-        return ["--ro-bind", cwd, cwd]
-    args = [*size, "--tmpfs", cwd]
-    for name in entries:
-        path = os.path.join(cwd, name)
-        if os.path.islink(path):
-            args += ["--symlink", os.readlink(path), path]
-        elif os.path.isdir(path) or os.path.isfile(path):
-            args += ["--ro-bind", path, path]
-    return args
 
 
 # -- resource limits -------------------------------------------------------------------
@@ -588,8 +516,8 @@ def confine(argv: Sequence[str], cwd: str, policy: Policy, *, name: str,
         binds = [a for r in readable for a in ("--ro-bind", r, r)]
         binds += [a for w in writable for a in ("--bind", w, w)]
         env = [a for k, v in (inner_env or {}).items() for a in ("--setenv", k, v)]
-        cmd = [shutil.which("bwrap") or "bwrap", *_fs_args(tmp), *_keep_visible(cmd),
-               *_folder_args(cwd, size, build), *binds, *env, "--chdir", cwd, "--", *cmd]
+        cmd = [shutil.which("bwrap") or "bwrap", *_fs_args(tmp), *fsview.keep_visible(cmd),
+               *fsview.folder_args(cwd, size, build), *binds, *env, "--chdir", cwd, "--", *cmd]
     if prlimit := _prlimit_args(lim, how):
         cmd = [shutil.which("prlimit") or "prlimit", *prlimit, "--", *cmd]
     cgroup = _Cgroup.create(name, lim.processes if how["processes"] == "cgroup" else 0,
@@ -632,3 +560,6 @@ def outward_attempts() -> int:
             table = dict(zip(head.split()[1:], values.split()[1:], strict=False))
             return int(table.get("OutNoRoutes", 0))
     return 0
+
+
+system_path = fsview.system_path  # intake asks it of a student's command
