@@ -92,3 +92,31 @@ def test_a_build_that_prints_400_mb_costs_its_tail_only(tmp_path: Path) -> None:
     assert status == "exit status 2" and int(kept) < 17 << 10, done.stdout
     assert int(peak_mib) < 120, f"the harness peaked at {peak_mib} MiB"
     assert "the first 399983616 bytes of output left out" in done.stdout, done.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="named pipes and Unix sockets")
+def test_the_sanitized_copy_skips_pipes_and_sockets(tmp_path: Path) -> None:
+    """--sanitize copies the folder: a named pipe (or a symlink to one) opened for the
+    copy would block it for ever, a socket would fail it."""
+    import os
+    import socket
+    import threading
+
+    from conformance.harness import build
+    from conformance.manifest import from_command
+
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "server.c").write_text("int main(void) { return 0; }\n")
+    os.mkfifo(folder / "pipe")
+    (folder / "to-pipe").symlink_to("pipe")
+    copies: list[Path] = []
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(folder / "sock"))
+        impl = from_command("blocking", "echo", ["./server", "{port}"], cwd=str(folder))
+        worker = threading.Thread(target=lambda: copies.append(build.sanitized_copy(impl).cwd),
+                                  daemon=True)
+        worker.start()
+        worker.join(60)
+    assert copies, "the sanitized copy hung"
+    assert sorted(os.listdir(copies[0])) == ["server.c", "to-pipe"]

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -188,9 +189,22 @@ def _build_output(folder: str, names: list[str]) -> set[str]:
     program up to date: object files, archives and executables (ELF), and VCS data."""
     out = {n for n in names if n in (".git", "__pycache__") or n.endswith((".o", ".a"))}
     for n in names:
-        with contextlib.suppress(OSError), open(os.path.join(folder, n), "rb") as f:
-            if f.read(4) == b"\x7fELF":
-                out.add(n)
+        path = os.path.join(folder, n)
+        try:  # lstat, then no blocking open: a named pipe would hang the copy for ever
+            mode = os.lstat(path).st_mode
+            if stat.S_ISDIR(mode) or stat.S_ISLNK(mode):
+                continue
+            if not stat.S_ISREG(mode):
+                out.add(n)  # a pipe, socket or device: nothing a build needs
+                continue
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                if os.read(fd, 4) == b"\x7fELF":
+                    out.add(n)
+            finally:
+                os.close(fd)
+        except OSError:
+            out.add(n)  # unreadable: copying it would fail the whole copy
     return out
 
 
