@@ -44,7 +44,7 @@ from conformance.manifest import (
 from conformance.models import MODELS, SERVICE_SUMMARY, SERVICES, current_platform
 from conformance.plugin import select_clauses
 from conformance.runner import DEFAULT_SEED, foreign, unavailable
-from conformance.settings import DEFAULT_CONFIRM
+from conformance.settings import DEFAULT_CONFIRM, MAX_SCALE
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -363,8 +363,9 @@ def _setting_args(args: argparse.Namespace) -> list[str]:
     if args.strict:
         out.append("--strict-should")
     if args.timeout_scale is not None:
-        if not args.timeout_scale > 0:
-            raise UsageError("--timeout-scale must be a positive number")
+        if not 0 < args.timeout_scale <= MAX_SCALE:
+            raise UsageError(f"--timeout-scale must be a positive number, at most "
+                             f"{MAX_SCALE:g}")
         out += ["--timeout-scale", str(args.timeout_scale)]
     return out
 

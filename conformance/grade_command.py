@@ -30,7 +30,7 @@ from conformance.launch import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, UsageErr
 from conformance.manifest import Implementation, to_toml
 from conformance.plugin import select_clauses
 from conformance.runner import Options, Result
-from conformance.settings import DEFAULT_CONFIRM
+from conformance.settings import DEFAULT_CONFIRM, MAX_SCALE
 
 
 def add_parsers(sub: Any) -> None:
@@ -95,8 +95,9 @@ def grade_main(args: argparse.Namespace) -> int:
     items = grading.shard(grading.discover(args.folders), args.shard)
     workers = launch.workers(args.workers, len(items) * len(clauses))
     scale = args.timeout_scale or 1.0
-    if not scale > 0:
-        raise UsageError("--timeout-scale must be a positive number")
+    if not 0 < scale <= MAX_SCALE:  # NaN and inf refused: every wait is bounded
+        raise UsageError(f"--timeout-scale must be a positive number, at most "
+                         f"{MAX_SCALE:g}")
     sanitized = args.sanitize or course.sanitize
     policy = _policy(course, args.sandbox, sanitized)
     if policy.sandboxed and not sandbox.in_loopback_only():

@@ -36,10 +36,15 @@ def _flag(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
+MAX_SCALE = 100.0  # every wait has a bound: inf would make none
+
+
 def _positive(text: str) -> float:
     value = float(text)
-    if not value > 0:
+    if not value > 0:  # NaN compares false: refused too
         raise ValueError(f"must be a positive number, got {text!r}")
+    if value > MAX_SCALE:
+        raise ValueError(f"must be a positive number, at most {MAX_SCALE:g}, got {text!r}")
     return value
 
 

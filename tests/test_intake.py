@@ -113,3 +113,16 @@ def test_many_entries_are_copied(tmp_path: Path) -> None:
 def test_huge_limits_are_refused_with_the_maximum(text: str) -> None:
     with pytest.raises(ValueError, match="at most"):
         Limits.from_arg(text)
+
+
+@pytest.mark.parametrize("scale", ["inf", "nan", "1e30"])
+@pytest.mark.parametrize("command", [["check", "--model", "poll", "--service", "echo"],
+                                     ["grade", "."]])
+def test_a_timeout_scale_without_bound_is_a_usage_error(
+        scale: str, command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """inf would leave every wait without a bound (and put Infinity in the JSON)."""
+    from conformance.cli import main
+
+    tail = ["--", sys.executable, "{port}"] if command[0] == "check" else []
+    assert main([*command, "--timeout-scale", scale, *tail]) == 2
+    assert "--timeout-scale must be a positive number, at most 100" in capsys.readouterr().err
