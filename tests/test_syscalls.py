@@ -222,3 +222,20 @@ def test_sigio_evidence_follows_f_setsig() -> None:
     no_wait = lines.replace("rt_sigtimedwait([IO RT_2]", "rt_sigtimedwait([USR1]").replace(
         "= 34 (SIGRT_2)", "= 10 (SIGUSR1)")
     assert not EVIDENCE["sigio"].uses(Trace(parse(no_wait), PORT))
+
+
+def test_go_reports_mid_loop_count_only_if_no_eagain_follows() -> None:
+    """New connections bring new reports while the accepting goroutine loops on another
+    thread: every report must be followed by EAGAIN somewhere, not before the next one.
+    One accept() per report and never EAGAIN is still caught."""
+    ep = "5<anon_inode:[eventpoll]>"
+    report = f"11 epoll_pwait({ep}, [{{events=EPOLLIN, data={{u32=3, u64=3}}}}], 128, -1, NULL, 0) = 1\n"
+    ok = f"12 accept4({LISTENER}, NULL, NULL, SOCK_NONBLOCK) = {C1}\n"
+    eagain = f"13 accept4({LISTENER}, NULL, NULL, SOCK_NONBLOCK) = -1 EAGAIN (x)\n"
+    reg = (f"10 epoll_ctl({ep}, EPOLL_CTL_ADD, {LISTENER}, "
+           "{events=EPOLLIN|EPOLLET, data={u32=3, u64=3}}) = 0\n")
+    assert accept_stopped_short(Trace(parse(reg + report + ok + report + ok + eagain
+                                            + report), PORT)) is None
+    short = accept_stopped_short(Trace(parse(reg + report + ok + report + ok + report),
+                                       PORT))
+    assert short is not None and short[1].ret is not None and short[1].ret > 0

@@ -269,17 +269,45 @@ def et_accept_drain_traced(s: Session) -> str | None:
     return None
 
 
+_DONE = ("EAGAIN", "EWOULDBLOCK", "EMFILE", "ENFILE")
+
+
 def accept_stopped_short(t: Trace) -> tuple[Call, Call] | None:
     """(notification, last accept) of a turn that ended with a successful accept() on an
     edge-triggered listener; None when every such turn reached EAGAIN.  A listener
     registered without EPOLLET is level-triggered: epoll_wait() reports it again while
-    connections wait, so one accept() per report is right."""
+    connections wait, so one accept() per report is right.
+
+    A turn is a thread's, from one of its waits to its next.  A runtime with threads of
+    its own (Go) parks the accepting goroutine and resumes it on any thread while another
+    sleeps in epoll_pwait(), and new connections bring new reports mid-loop: there every
+    report of the listener must be followed, on whatever thread, by an accept() that
+    fails with EAGAIN."""
+    if t.waits("epoll") and len({c.pid for c in t.named(ACCEPTS)} |
+                                {c.pid for c in t.waits("epoll")}) > 1:
+        return _never_drained(t)
     for wait, after in t.segments():
         accepts = [c for c in after if c.name in ACCEPTS]
-        if not accepts or accepts[-1].errno in ("EAGAIN", "EWOULDBLOCK", "EMFILE", "ENFILE"):
+        if not accepts or accepts[-1].errno in _DONE:
             continue
         listener = next((f.num for f in accepts[-1].fds if t.is_listener(f)), None)
         if listener is not None and t.edge_registered(listener, wait.index) is False:
             continue
         return wait, accepts[-1]
+    return None
+
+
+def _never_drained(t: Trace) -> tuple[Call, Call] | None:
+    data = t.epoll_data()
+    accepts = t.named(ACCEPTS)
+    for fd in sorted({f.num for c in accepts for f in c.fds if t.is_listener(f)}):
+        mine = [c for c in accepts if c.fds and c.fds[0].num == fd]
+        drained = [c.index for c in mine if c.errno in _DONE]
+        for report in (w for w in t.waits("epoll") if fd in t.readable(w, data)):
+            if t.edge_registered(fd, report.index) is False:
+                continue
+            if not any(i > report.index for i in drained):
+                after = [c for c in mine if c.index > report.index]
+                if after:
+                    return report, after[-1]
     return None
