@@ -379,3 +379,19 @@ def test_the_next_run_sweeps_what_a_killed_run_left(
     procs, removed = process.sweep_dead_runs()
     assert procs >= len(left) and removed >= len(groups)
     assert carrying_token(token) == [] and _cgroups_named(token[:16]) == []
+
+
+@needs_sandbox
+def test_no_sandbox_leaves_a_zombie(tmp_path: Path, started: Start, wait_for: WaitFor) -> None:
+    """bwrap's init outlives its monitor by a moment and comes to the harness (a
+    subreaper) to be collected: uncollected, every server would leave a zombie."""
+    impl = next(i for i in bundled() if i.name == "py-blocking")
+    for _ in range(3):
+        started(impl, Policy("require")).kill()
+        assert build._run("true", str(tmp_path), 30, Policy("require")) == ("", "")
+
+    def zombies() -> list[int]:
+        return [c.pid for c in psutil.Process().children()
+                if c.status() == psutil.STATUS_ZOMBIE and c.name() == "bwrap"]
+
+    wait_for(lambda: not zombies(), 10, "the sandboxes' inits to be collected")

@@ -433,6 +433,28 @@ def reap(pids: Iterable[int]) -> None:
             os.waitpid(pid, os.WNOHANG)
 
 
+def reap_inits() -> None:
+    """Collect the sandboxes' inits that died as our children.  bwrap's init (pid 1 of a
+    sandbox's pid namespace) outlives its monitor by a moment, and the harness, a
+    subreaper, inherits it: uncollected, every server would leave a zombie.  Only
+    processes that are pid 1 of a namespace of their own are collected here: a monitor
+    is a Popen's to wait for (collected here, its exit status would be lost)."""
+    if not sys.platform.startswith("linux"):
+        return
+    me = str(os.getpid())
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            with contextlib.suppress(OSError, ValueError, ChildProcessError):
+                with open(f"/proc/{name}/status", encoding="ascii", errors="replace") as f:
+                    fields = dict(line.split(":", 1) for line in f if ":" in line)
+                nspid, state = fields.get("NSpid", "").split(), fields.get("State", "")
+                if fields.get("PPid", "").strip() == me and len(nspid) > 1 \
+                        and nspid[-1] == "1" and state.strip().startswith("Z"):
+                    os.waitpid(int(name), os.WNOHANG)
+
+
 def remove_cgroups(prefix: str) -> int:
     """Kill and remove leftover cgroups whose name starts with ``prefix``; how many."""
     folders = {root / d.name for root, _ in _cgroup_roots().values() if root.is_dir()
@@ -468,6 +490,8 @@ class Confined:
             self._events = self._cgroup.events()
             self._cgroup.remove()
             self._cgroup = None
+        if self.sandboxed:
+            reap_inits()
 
     def exit_code(self, code: int | None) -> int | None:
         """The command's exit code as if it had been our direct child: bwrap exits with
