@@ -91,7 +91,8 @@ def _copy_link(path: str, to: str, root: str, notes: list[str]) -> None:
 
 
 def _copy_file(path: str, to: str, mode: int) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    # POSIX only: Windows has neither flag, and no FIFO or symlink to open by mistake.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(0, "it changed into something else than a file")

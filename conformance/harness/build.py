@@ -197,7 +197,8 @@ def _build_output(folder: str, names: list[str]) -> set[str]:
             if not stat.S_ISREG(mode):
                 out.add(n)  # a pipe, socket or device: nothing a build needs
                 continue
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                         | getattr(os, "O_NOFOLLOW", 0))
             try:
                 if os.read(fd, 4) == b"\x7fELF":
                     out.add(n)
