@@ -13,6 +13,7 @@ import errno
 import selectors
 import socket
 import struct
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -155,6 +156,25 @@ def _waiting_for(c: Client, todo: memoryview, want: int, until_eof: bool) -> str
     if c.received < want:
         return f"byte {c.received + 1} of {want} to come back"
     return "EOF from the server"
+
+
+# Sockets per select() call: Windows' select() watches at most 512 (CPython's FD_SETSIZE
+# there); elsewhere the selector has no such limit.
+_SELECT_GROUP: int | None = 500 if sys.platform == "win32" else None
+
+
+def _read_ready(clients: Sequence[Client], timeout: float) -> bool:
+    """Read once from each of ``clients`` that becomes readable within ``timeout``."""
+    if not clients:
+        return False
+    with selectors.DefaultSelector() as sel:
+        for c in clients:
+            assert c.sock is not None
+            sel.register(c.sock, selectors.EVENT_READ, c)
+        events = sel.select(timeout)
+        for key, _ in events:
+            key.data.recv_some()
+        return bool(events)
 
 
 class Driver:
@@ -322,13 +342,19 @@ class Driver:
     def wait_readable(self, clients: Sequence[Client], timeout: float) -> None:
         """Read whatever arrives on ``clients`` within ``timeout`` seconds, without
         waiting for any amount (the bytes go to the transcript as usual)."""
-        with selectors.DefaultSelector() as sel:
-            for c in clients:
-                if c.open and c.sock is not None:
-                    sel.register(c.sock, selectors.EVENT_READ, c)
-            if sel.get_map():
-                for key, _ in sel.select(timeout):
-                    key.data.recv_some()
+        ready = [c for c in clients if c.open and c.sock is not None]
+        # CAPACITY's clients are more than Windows' select() can watch: ask in groups
+        # that fit, polling them in turn.
+        step = _SELECT_GROUP or max(1, len(ready))
+        groups = [ready[i:i + step] for i in range(0, len(ready), step)]
+        if len(groups) <= 1:
+            _read_ready(groups[0] if groups else [], timeout)
+            return
+        deadline = time.monotonic() + timeout
+        while not any([_read_ready(g, 0) for g in groups]):
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)  # no one select() can watch every group: poll them in turn
 
     def read_until_eof(self, clients: Sequence[Client], total: float = 60.0) -> None:
         self.transfer([(c, b"", 0) for c in clients], until_eof=True, total=total)
