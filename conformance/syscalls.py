@@ -35,11 +35,13 @@ WAIT_MECHANISM = {
 READS = frozenset({"read", "readv", "recv", "recvfrom", "recvmsg", "recvmmsg"})
 WRITES = frozenset({"write", "writev", "send", "sendto", "sendmsg", "sendmmsg"})
 ACCEPTS = frozenset({"accept", "accept4"})
+# splice(2) from a socket into a pipe reads it: Go's io.Copy between two TCP connections.
+SPLICES = frozenset({"splice"})
 SETUP = frozenset({"socket", "bind", "listen", "setsockopt", "fcntl", "fcntl64", "ioctl",
                    "epoll_create", "epoll_create1", "epoll_ctl", "io_uring_setup",
                    "io_uring_register", "rt_sigprocmask", "clone", "clone3", "fork", "vfork",
                    "close"})
-TRACED = sorted(set(WAIT_MECHANISM) | READS | WRITES | ACCEPTS | SETUP)
+TRACED = sorted(set(WAIT_MECHANISM) | READS | WRITES | ACCEPTS | SETUP | SPLICES)
 
 # "1234  call(...)" with -o and -f; "[pid 1234] call(...)" on stderr; no pid without -f.
 _LINE = re.compile(r"^(?:\[pid\s+(\d+)\]|(\d+))?\s*(.*)$")
@@ -199,13 +201,38 @@ def parse(text: str) -> list[Record]:
     return out
 
 
+def asleep_in_wait(text: str) -> frozenset[int]:
+    """The threads whose last line is a wait still in progress: ``<unfinished ...>``
+    with no resumption after it, or the trace's last line, not yet ended."""
+    last: dict[int, str] = {}
+    lines = text.split("\n")
+    for i, raw in enumerate(lines):
+        m = _LINE.match(raw)
+        if not m or not m.group(3) or not (m.group(1) or m.group(2)):
+            continue
+        pid, body = int(m.group(1) or m.group(2)), m.group(3).rstrip()
+        if i == len(lines) - 1 and not _CALL.match(body):
+            body += " <unfinished ...>"  # strace has not ended the line: still in the call
+        last[pid] = body
+    return frozenset(pid for pid, body in last.items()
+                     if body.endswith("<unfinished ...>")
+                     and body.partition("(")[0] in WAIT_MECHANISM)
+
+
 @dataclass
 class Trace:
     """Queries over one server's records; ``port`` tells its clients from other sockets."""
 
     records: list[Record]
     port: int
+    # Threads whose trace ends inside a wait: asleep, so their last turn is over.
+    asleep: frozenset[int] = frozenset()
     calls: list[Call] = field(init=False)
+
+    @classmethod
+    def read(cls, text: str, port: int) -> Trace:
+        """The trace of strace's output so far, knowing which threads sleep in a wait."""
+        return cls(parse(text), port, asleep_in_wait(text))
 
     def __post_init__(self) -> None:
         self.calls = [r for r in self.records if isinstance(r, Call)]
@@ -294,8 +321,9 @@ class Trace:
         """(a sleeping wait, the calls the same thread made after it up to its next
         sleeping wait).  A turn is a thread's: in a multi-threaded runtime (Go's
         netpoller, a thread pool) one thread sleeping in epoll_wait does not end another's
-        accept() loop.  The calls after a thread's last wait are left out: the trace
-        ended before it went back to sleep, so what it would still have done is unknown."""
+        accept() loop.  The calls after a thread's last wait are left out unless the
+        thread sleeps in a wait again (``asleep``): otherwise the trace ended before it
+        went back to sleep, and what it would still have done is unknown."""
         by_thread: dict[int, list[tuple[Call, list[Call]]]] = {}
         for c in self.calls:
             mine = by_thread.setdefault(c.pid, [])
@@ -303,7 +331,8 @@ class Trace:
                 mine.append((c, []))
             elif mine:
                 mine[-1][1].append(c)
-        return sorted((s for turns in by_thread.values() for s in turns[:-1]),
+        return sorted((s for pid, turns in by_thread.items()
+                       for s in (turns if pid in self.asleep else turns[:-1])),
                       key=lambda s: s[0].index)
 
 

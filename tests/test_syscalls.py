@@ -8,8 +8,8 @@ short, plus the forms strace uses when threads interleave.
 from __future__ import annotations
 
 from conformance.clauses.model import EVIDENCE
-from conformance.clauses.triggering import accept_stopped_short, renotified
-from conformance.syscalls import Call, Signal, Trace, parse
+from conformance.clauses.triggering import accept_stopped_short, drain_stopped_short, renotified
+from conformance.syscalls import Call, Signal, Trace, asleep_in_wait, parse
 
 PORT = 27001
 C1 = "4<TCP:[127.0.0.1:27001->127.0.0.1:43988]>"
@@ -239,3 +239,81 @@ def test_go_reports_mid_loop_count_only_if_no_eagain_follows() -> None:
     short = accept_stopped_short(Trace(parse(reg + report + ok + report + ok + report),
                                        PORT))
     assert short is not None and short[1].ret is not None and short[1].ret > 0
+
+
+def test_the_trace_is_read_again_until_the_turn_is_seen_to_end(tmp_path) -> None:
+    """Go: the last client's echo comes before the accepting thread's last accept() (the
+    one that says EAGAIN), while another thread already sleeps in epoll_pwait(): a trace
+    read at once shows a turn that stops short.  ET-4 reads it again until it ends, within
+    the settle time, and a server that never drains is still caught when that runs out."""
+    import threading
+    from types import SimpleNamespace
+
+    from conformance.harness.session import Session
+
+    ep = "5<anon_inode:[eventpoll]>"
+    head = (f"10 epoll_ctl({ep}, EPOLL_CTL_ADD, {LISTENER}, "
+            "{events=EPOLLIN|EPOLLET, data={u32=3, u64=3}}) = 0\n"
+            f"11 epoll_pwait({ep}, [{{events=EPOLLIN, data={{u32=3, u64=3}}}}], 128, -1, NULL, 0) = 1\n"
+            f"12 accept4({LISTENER}, NULL, NULL, SOCK_NONBLOCK) = {C1}\n"
+            f"11 epoll_pwait({ep},  <unfinished ...>\n")
+    path = tmp_path / "trace"
+    path.write_text(head)
+    s = object.__new__(Session)
+    s.server = SimpleNamespace(trace_to=str(path), port=PORT)  # type: ignore[assignment]
+    done = lambda t: accept_stopped_short(t) is None  # noqa: E731
+    assert accept_stopped_short(s.trace()) is not None  # what a single read judged
+    appended = threading.Event()
+
+    def finish_the_turn() -> None:
+        with path.open("a") as f:
+            f.write(f"12 accept4({LISTENER}, NULL, NULL, SOCK_NONBLOCK) = -1 EAGAIN (x)\n"
+                    f"12 epoll_pwait({ep},  <unfinished ...>\n")
+        appended.set()
+
+    timer = threading.Timer(0.2, finish_the_turn)
+    timer.start()
+    try:
+        assert accept_stopped_short(s.trace(settle=30.0, until=done)) is None
+        assert appended.is_set()
+    finally:
+        timer.cancel()
+    path.write_text(head)  # never drained: judged when the settle time runs out
+    assert accept_stopped_short(s.trace(settle=0.3, until=done)) is not None
+
+
+def test_a_turn_that_ends_in_a_wait_still_in_progress_is_judged() -> None:
+    """The trace is read while the server sleeps in its next wait, whose line strace has
+    not ended: the turn before it is over and must be judged (it used to be left out as
+    unfinished, and ET-3 passed every correct single-threaded server without judging)."""
+    ep = "4<anon_inode:[eventpoll]>"
+    head = (f"9  epoll_ctl({ep}, EPOLL_CTL_ADD, {C1}, {{events=EPOLLIN|EPOLLET, data={{u32=4, u64=4}}}}) = 0\n"
+            f"9  epoll_wait({ep}, [{{events=EPOLLIN, data={{u32=4, u64=4}}}}], 1023, -1) = 1\n"
+            f"9  recvfrom({C1}, \"x\"..., 255, 0, NULL, NULL) = 255\n")
+    eagain = f"9  recvfrom({C1}, 0x7f, 255, 0, NULL, NULL) = -1 EAGAIN (Resource temporarily unavailable)\n"
+    asleep = f"9  epoll_wait({ep}, "
+    assert asleep_in_wait(head + eagain + asleep) == {9}
+    assert asleep_in_wait(head + eagain) == set()  # still in its turn: unknown
+    assert drain_stopped_short(Trace.read(head + eagain + asleep, PORT)) == (None, 1)
+    short, judged = drain_stopped_short(Trace.read(head + asleep, PORT))
+    assert short is not None and "stopped short of EAGAIN" in short.summary and judged == 1
+    assert drain_stopped_short(Trace.read(head, PORT)) == (None, 0)  # not judged: skipped
+
+
+def test_go_reads_on_another_thread_by_splice() -> None:
+    """Go's io.Copy reads a socket with splice(2), on whichever thread runs the
+    goroutine: a report must be followed, on any thread, by a read that ends in EAGAIN."""
+    ep = "5<anon_inode:[eventpoll]>"
+    reg = (f"10 epoll_ctl({ep}, EPOLL_CTL_ADD, {C1}, "
+           "{events=EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET, data={u32=7, u64=140137759612312}}) = 0\n")
+    report = (f"11 epoll_pwait({ep}, [{{events=EPOLLIN|EPOLLOUT, data={{u32=7, u64=140137759612312}}}}],"
+              " 128, -1, NULL, 0) = 1\n")
+    moved = (f"12 splice({C1}, NULL, 9<pipe:[1]>, NULL, 4194304, SPLICE_F_NONBLOCK) = 65536\n"
+             f"12 splice(8<pipe:[1]>, NULL, {C1}, NULL, 65536, SPLICE_F_NONBLOCK) = 65536\n")
+    eagain = (f"12 splice({C1}, NULL, 9<pipe:[1]>, NULL, 4194304, SPLICE_F_NONBLOCK) = -1 EAGAIN"
+              " (Resource temporarily unavailable)\n")
+    asleep = f"11 epoll_pwait({ep},  <unfinished ...>\n"
+    assert drain_stopped_short(Trace.read(reg + report + moved + eagain + asleep, PORT)) \
+        == (None, 1)
+    short, _ = drain_stopped_short(Trace.read(reg + report + moved + asleep, PORT))
+    assert short is not None and "stopped short" in short.summary

@@ -12,7 +12,7 @@ import random
 import re
 import string
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from conformance.harness.process import ServerProcess
 from conformance.manifest import Implementation
 from conformance.matching import find_printed
 from conformance.models import ECHOING, MODELS, PRINTING, Concurrency, Model
-from conformance.syscalls import Trace, parse
+from conformance.syscalls import Trace
 
 # Three disjoint alphabets: a payload of connection k never contains a byte of the
 # payloads of connections k+1 and k+2, so concurrent prints cannot be confused.
@@ -169,19 +169,29 @@ class Session:
         time.sleep(seconds)
 
     # -- observation -------------------------------------------------------------------
-    def trace(self, settle: float = 2.0) -> Trace:
+    def trace(self, settle: float = 2.0,
+              until: Callable[[Trace], bool] | None = None) -> Trace:
         """The syscall trace (traced clauses only), once the server has gone back to sleep.
 
         A client can have its whole echo before the server finishes its turn (the recv
         that says EAGAIN may still be to come), so the trace is read only when its last
-        line is a wait still in progress -- polled, within ``settle`` seconds."""
+        line is a wait still in progress -- polled, within ``settle`` seconds.  In a
+        runtime with threads of its own (Go) one thread sleeps in epoll_pwait() while
+        another is still in its accept() loop, so the last line proves nothing: a clause
+        that knows what a finished turn looks like passes ``until``, and the trace is
+        read again until it holds or ``settle`` runs out."""
         assert self.server.trace_to is not None, "not a traced clause"
         deadline = time.monotonic() + settle
+        seen, trace = None, None
         while True:
             with open(self.server.trace_to, encoding="utf-8", errors="replace") as f:
                 text = f.read()
-            if _asleep(text) or time.monotonic() >= deadline:
-                return Trace(parse(text), self.server.port)
+            if text != seen:
+                seen, trace = text, Trace.read(text, self.server.port)
+            assert trace is not None
+            if (_asleep(text) and (until is None or until(trace))) \
+                    or time.monotonic() >= deadline:
+                return trace
             time.sleep(0.01)  # polling a file strace appends to: there is no event
 
     def fds(self) -> int:
