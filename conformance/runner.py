@@ -259,8 +259,10 @@ def _check_server(clause: Clause, server: ServerProcess, options: Options, *,
     if under_wine:
         # Wine boots its services (wineboot, services.exe, winedevice.exe) beside the first
         # program of a prefix, and a Windows CPython then imports from a slow emulated
-        # disk: on a busy 2-core CI machine that took more than 10 s.
-        timing = replace(timing, startup=timing.startup * WINE_STARTUP)
+        # disk: on a busy 2-core CI machine that took more than 10 s, and a start after
+        # one that did not listen in time (restart_hung False) took more than 30 s.
+        factor = WINE_STARTUP if restart_hung else 2 * WINE_STARTUP
+        timing = replace(timing, startup=timing.startup * factor)
     session = Session(server.impl, server, timing, options.seed)
     session.sanitize = options.sanitize
     listened = False
@@ -269,9 +271,10 @@ def _check_server(clause: Clause, server: ServerProcess, options: Options, *,
             if not server.alive() and taken_by_another(port):
                 return _PORT_TAKEN  # not the server's fault
             if under_wine and server.alive() and _silent(server):
-                # Wine's own start-up can hang on a busy machine: a Winsock program that
-                # listens in a second elsewhere, run and silent for the whole deadline
-                # (seen twice in one CI run).  Once more, on a new port; then it's a verdict.
+                # Wine's own start-up can hang or crawl on a busy machine: a Winsock
+                # program that listens in a second elsewhere, run and silent for the whole
+                # deadline (seen twice in one CI run, and twice in a row in another).
+                # Once more, on a new port, with twice the time; then it's a verdict.
                 if restart_hung:
                     return _WINE_HUNG
                 raise _not_listening(server, timing.startup, started_twice=True)

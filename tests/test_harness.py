@@ -24,7 +24,7 @@ from conformance.harness.ports import free_port
 from conformance.harness.process import ServerProcess
 from conformance.harness.session import Timing
 from conformance.manifest import Implementation, bundled, from_command
-from conformance.runner import Options, run
+from conformance.runner import WINE_STARTUP, Options, run
 
 Start = Callable[[Implementation], ServerProcess]
 Weird = Callable[..., Implementation]
@@ -368,6 +368,8 @@ def test_a_program_hung_silent_under_wine_is_started_once_more(
     else:
         assert result.verdict is Verdict.FAIL
         assert "started twice under Wine: silent and not listening both times" in result.detail
+        # the second start had twice the time: 0.5 s x WINE_STARTUP x 2
+        assert f"after {0.5 * WINE_STARTUP * 2:g} s" in result.detail, result.detail
 
     monkeypatch.setattr(wine, "runs_under_wine", lambda platforms: False)
     starts.unlink()

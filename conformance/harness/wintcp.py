@@ -12,14 +12,16 @@ error rather than a short table: ERROR_INSUFFICIENT_BUFFER when it outgrew the b
 and under Wine ERROR_OUTOFMEMORY when it grew during each of Wine's own five tries (see
 ``transient``).  Such a read is made again, with a larger buffer and a growing pause,
 for at most ``_TRIES`` tries and ``_BUDGET`` seconds.  If the table still cannot be read,
-another source answers:
+psutil's read answers (the one with owners, through another call).
 
-- on Windows, psutil's read (the one with owners, through another call);
-- under Wine, Linux's own table, ``/proc/net/tcp`` and ``tcp6`` through Wine's drive
-  Z:, which is what Wine's NSI reads too, and which a read never finds half-written.
-  psutil is no fallback there: beside other churning runs (21,000 sockets in the
-  table, load 50 on 2 cores), one GetTcpTable took 1.4-2.9 s, one read of Linux's
-  table 0.3 s, and one psutil read 199 s.
+Under Wine the first source is Linux's own table, ``/proc/net/tcp`` and ``tcp6``
+through Wine's drive Z:: it is what Wine's NSI reads too, a read never finds it
+half-written, and it costs a fraction of GetTcpTable, whose every call goes through the
+wineserver and winedevice.exe that a starting server needs too.  Beside other churning
+runs (21,000 sockets in the table, load 50 on 2 cores) one GetTcpTable took 1.4-2.9 s,
+one read of Linux's table 0.3 s, and one psutil read 199 s; and it is polled while a
+server starts (in the CI run where two Windows CPython servers did not listen within
+30 s, it was GetTcpTable).  GetTcpTable is the fallback there, and psutil is none.
 
 Only when that fails too is the answer ``TableUnreadable``.  Never an empty table
 instead: "no socket on the port" is a verdict (a server that closed its clients'
@@ -62,17 +64,22 @@ class _Row6(ctypes.Structure):  # MIB_TCP6ROW
 def sockets_on(port: int) -> list[tuple[int, int, str]]:
     """(port, remote port or 0, state) of the IPv4 and IPv6 sockets on local ``port``
     in the LISTEN, ESTABLISHED or CLOSE_WAIT state."""
+    # GetTcpTable makes its own bounded tries (_rows); the others are retried here.
+    sources = [("GetTcpTable", _from_iphlpapi),
+               ("psutil", lambda p: transient.retried(lambda: _from_psutil(p)))]
+    if wine.under_wine():
+        sources = [("Linux's table", lambda p: transient.retried(lambda: _from_linux(p))),
+                   ("GetTcpTable", _from_iphlpapi)]
+    (name, read), (other, fallback) = sources
     try:
-        return _from_iphlpapi(port)
-    except OSError as e:
-        first = e
-    other, read = (("Linux's table", _from_linux) if wine.under_wine()
-                   else ("psutil", _from_psutil))
-    try:
-        return transient.retried(lambda: read(port))
+        return read(port)
     except (OSError, psutil.Error) as e:
-        raise TableUnreadable(f"the TCP table could not be read: {first}; nor from "
-                              f"{other}: {type(e).__name__}: {e}") from e
+        first = e
+    try:
+        return fallback(port)
+    except (OSError, psutil.Error) as e:
+        raise TableUnreadable(f"the TCP table could not be read from {name}: {first}; nor "
+                              f"from {other}: {type(e).__name__}: {e}") from e
 
 
 def _from_iphlpapi(port: int) -> list[tuple[int, int, str]]:
