@@ -102,3 +102,24 @@ def test_wait_readable_polls_groups_when_one_select_cannot_watch_them_all(
             p.close()
         for c in clients:
             c.close("fin")
+
+
+def test_one_client_waits_for_room_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sequential server's clients come one by one: one that finds the queue full has
+    its SYN dropped and retried a second later (2,000 of them took DISCONNECT-4 64 s on
+    a socketserver), so the driver waits for room for a single client as well."""
+    answers = iter([(2, 2), (2, 2), (2, 2), (1, 2)])  # full, full, ..., then one accepted
+    asked: list[tuple[int, int]] = []
+
+    def queue(port: int) -> tuple[int, int]:
+        asked.append(q := next(answers, (1, 2)))
+        return q
+
+    opened: list[int] = []
+    monkeypatch.setattr(backlog, "queue", queue)
+    driver = Driver(1, Transcript(), 5.0)
+    monkeypatch.setattr(driver, "_open", lambda batch, rcvbuf: opened.append(len(asked)))
+    driver.connect(1)
+    assert opened == [4]  # the limit, two full answers, then room: only then the connect
+    driver.connect(1, burst=True)  # a burst goes at once, whatever the queue
+    assert opened == [4, 4]

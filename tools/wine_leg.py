@@ -93,8 +93,10 @@ def main() -> int:
     from conformance.harness import wine
     from conformance.manifest import bundled
 
+    # The select one is the echo one: its echo-only twin runs the same Windows code paths.
     python_refs = [i.name for i in bundled() if "windows" in i.platforms and i.uses_python()
-                   and (args.all or i.platforms == {"windows"} or i.model == "select")]
+                   and (args.all or i.platforms == {"windows"}
+                        or (i.model == "select" and i.service == "echo"))]
     run, _ = _wine(python, ["-m", "conformance.cli", "run", "-n", args.workers,
                             "--json", str(report),
                             *(a for n in python_refs for a in ("--impl", n))], env)

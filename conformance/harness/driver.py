@@ -194,7 +194,11 @@ class Driver:
         last (see harness/backlog.py): a small listen() backlog is slow, not wrong."""
         batch = [Client(self.t, len(self.clients) + i, self.port) for i in range(n)]
         self.clients.extend(batch)
-        paced = not burst and n > 1 and self.queue_limit() is not None
+        # One client at a time is paced too: a sequential server behind a listen(5) queue
+        # drops the SYN that finds it full, and the client retries after a whole second
+        # (tcp(7) initial RTO; DISCONNECT-4 took 64 s for 2,000 clients of a
+        # socketserver, most of it in such retries).
+        paced = not burst and self.queue_limit() is not None
         done, deadline = 0, time.monotonic() + self.stall
         while done < n:
             room = (n - done if not paced or (q := backlog.queue(self.port)) is None
