@@ -2,9 +2,10 @@
 the run completes, every output is written, a correct submission scores what it scores
 alone, and nothing from outside a submission reaches its feedback.
 
-Beside the folders git holds, the test adds the cases git cannot: two copies of the
-correct Python submission of tests/fixtures/course/, one of them ("special-files") with
-a named pipe, a Unix socket, a symlink out and 600 more files.  ``grade`` runs in a
+The folders git holds have only the manifests: the test copies each one's server from
+tests/servers/, and adds the cases git cannot, two copies of the correct Python
+submission of tests/fixtures/course/, one of them ("special-files") with a named pipe,
+a Unix socket, a symlink out and 600 more files.  ``grade`` runs in a
 subprocess whose command line holds ``--victim``: without a pid namespace the
 ancestor killer would end it (and stops there), not the test session.
 """
@@ -26,6 +27,12 @@ from conformance.harness import sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
+SERVERS = Path(__file__).parent / "servers"
+# Each hostile submission's server.py, from the hostile servers of the harness's own
+# tests.  The two whose manifest is refused never run: any server will do.
+_SERVERS = {"kills-ancestors": "kills_ancestors.py", "kills-servers": "kills_servers.py",
+            "reads-classmate": "reads_outside.py", "escapes": "prints_escapes.py",
+            "bad-utf8": "kills_servers.py", "nan-timeout": "kills_servers.py"}
 _GRADE = "import sys; from conformance.cli import main; sys.exit(main(sys.argv[2:]))"
 
 pytestmark = [pytest.mark.skipif(sandbox.unavailable() is not None,
@@ -52,6 +59,8 @@ def _scores(doc: dict[str, Any]) -> dict[str, tuple[str, float]]:
 def test_a_hostile_class_changes_no_other_grade(tmp_path: Path) -> None:
     klass = tmp_path / "class"
     shutil.copytree(FIXTURES / "hostile", klass, ignore=shutil.ignore_patterns("course.toml"))
+    for name, server in _SERVERS.items():
+        shutil.copy(SERVERS / server, klass / name / "server.py")
     course = tmp_path / "course.toml"
     shutil.copy(FIXTURES / "hostile" / "course.toml", course)
     for name in ("correct", "special-files"):
