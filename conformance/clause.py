@@ -110,6 +110,10 @@ class Clause:
     # Where the model's own documentation makes the failure a defect (MUST), or why the
     # clause is quality beyond it (SHOULD): a man page section, POSIX, the Winsock docs.
     source: str = ""
+    # Wall-clock seconds for the whole check once the server listens (times
+    # --timeout-scale): every wait inside has its own bound, the clause has this one.
+    budget: float = 0.0
+
 
     @property
     def family(self) -> str:
@@ -121,11 +125,16 @@ class Clause:
 
 
 REGISTRY: dict[str, Clause] = {}
+# A clause's budget unless it declares one: four times the slowest check of a correct
+# server seen here (BACKPRESSURE-1 on a server echoing one byte per read, 41 s idle, about
+# 2.5 times that beside CI's other jobs).
+DEFAULT_BUDGET = 180.0
 
 
 def clause(
     id: str, level: Level, requirement: str, *, applies: Applies = Applies(), hint: str,
     traced: bool = False, sanitized: bool = False, source: str = "",
+    budget: float = 0.0,
 ) -> Callable[[Callable[[Session], str | None]], Callable[[Session], str | None]]:
     """Declare a clause; the decorated function is its check."""
     m = _ID.match(id)
@@ -139,7 +148,7 @@ def clause(
     def register(check: Callable[[Session], str | None]) -> Callable[[Session], str | None]:
         REGISTRY[id] = Clause(id, level, " ".join(requirement.split()), applies,
                               " ".join(hint.split()), check, traced, sanitized,
-                              " ".join(source.split()))
+                              " ".join(source.split()), budget or DEFAULT_BUDGET)
         return check
 
     return register

@@ -310,9 +310,15 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
             impl = impls[0]
             extra = ["--manifest", str(impl.source if impl.source != "command line"
                                        else _write_manifest(impl, folder))]
+        # Beside the JSON report, every verdict as it is reached: what a run killed
+        # outright (a CI step timeout) leaves; a finished or interrupted run removes it.
+        partial = Path(f"{args.json}.partial") if args.json else None
         code, found = launch.contract(folder, extra + [f"--clause={c}" for c in args.clause]
-                                      + _setting_args(args), workers)
-        if code == EXIT_INTERRUPTED:
+                                      + _setting_args(args), workers, partial)
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        interrupted = code == EXIT_INTERRUPTED
+        if interrupted and not found:
             return launch.interrupted()
         if found is None:
             print(f"ioconform: the test session ended without results (pytest exit {code})",
@@ -322,7 +328,8 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
     run = report.Run(name, impls, results, duration_s=time.monotonic() - t0, started=started,
                      settings={"strict": args.strict, "seed": args.seed, "workers": workers,
                                "timeout_scale": args.timeout_scale or 1.0,
-                               "trace": not args.no_trace, "confirm": args.confirm})
+                               "trace": not args.no_trace, "confirm": args.confirm},
+                     complete=not interrupted)
     missing = len(impls) * len(clauses) - len(results)
     print(report.console(run, details=not args.quiet and after is None))
     doc = report.to_doc(run)
@@ -331,6 +338,11 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
         Path(args.json).write_text(json.dumps(doc, indent=2), encoding="utf-8")
     if args.junit:
         Path(args.junit).write_text(report.to_junit(run), encoding="utf-8")
+    if interrupted:
+        print(f"ioconform: interrupted after {len(results)} of {len(impls) * len(clauses)} "
+              "verdicts: the report holds those reached (\"complete\": false)",
+              file=sys.stderr)
+        return launch.interrupted()
     if name == "check":
         grade_command.publish_check(impls[0], results, args, started, run.duration_s)
     if missing:

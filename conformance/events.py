@@ -70,12 +70,15 @@ class Closed(Event):
 class Transcript:
     events: list[Event] = field(default_factory=list)
     t0: float = field(default_factory=time.monotonic)
+    answered: int = 0  # bytes received from the server so far, on every connection
 
     def now(self) -> float:
         return time.monotonic() - self.t0
 
     def record(self, event: Event) -> None:
         self.events.append(event)
+        if isinstance(event, Received):
+            self.answered += len(event.data)
 
     def of(self, conn: int) -> list[Event]:
         return [e for e in self.events if e.conn == conn]

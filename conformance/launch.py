@@ -47,18 +47,24 @@ def interrupted() -> int:
     return EXIT_INTERRUPTED
 
 
-def contract(folder: Path, options: list[str], n_workers: int) -> tuple[int, list[Result] | None]:
-    """(pytest's exit status or 130, the verdicts or None when the session produced none)."""
+def contract(folder: Path, options: list[str], n_workers: int, partial: Path | None = None
+             ) -> tuple[int, list[Result] | None]:
+    """(pytest's exit status or 130, the verdicts or None when the session produced none).
+
+    Every verdict is also appended to ``partial`` (default: in ``folder``) the moment it
+    is reached; after Ctrl-C the verdicts are those reached so far."""
     import pytest
 
     out = folder / "results.json"
+    partial = partial or folder / "partial.jsonl"
+    partial.unlink(missing_ok=True)
     ini = folder / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")
     test = Path(__file__).with_name("test_contract.py")
     argv = [str(test), "-c", str(ini), "--rootdir", str(folder),
             "--confcutdir", str(test.parent), "-p", "no:cacheprovider", "-p", "no:terminal",
             "-p", "no:randomly", "--ioconform-progress", "--ioconform-json", str(out),
-            *options]
+            "--ioconform-partial", str(partial), *options]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         argv += ["-p", "ioconform", "-p", "xdist"]
     if n_workers > 1:
@@ -66,9 +72,25 @@ def contract(folder: Path, options: list[str], n_workers: int) -> tuple[int, lis
     try:
         code = int(pytest.main(argv))
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED, None
+        return EXIT_INTERRUPTED, reached(partial)
     if code == pytest.ExitCode.INTERRUPTED:
-        return EXIT_INTERRUPTED, None
+        return EXIT_INTERRUPTED, reached(partial)
     if not out.exists():
-        return code, None
+        return code, reached(partial)
     return code, [Result.from_dict(d) for d in json.loads(out.read_text(encoding="utf-8"))]
+
+
+def reached(partial: Path) -> list[Result] | None:
+    """The verdicts a run appended to ``partial`` before it stopped (None: not one).  A
+    line cut short by the stop is left out."""
+    try:
+        lines = partial.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    out = []
+    for line in lines:
+        try:
+            out.append(Result.from_dict(json.loads(line)))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out or None

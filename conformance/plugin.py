@@ -74,6 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write every verdict as JSON to PATH")
     group.addoption("--ioconform-progress", action="store_true", default=False,
                     help=argparse.SUPPRESS)
+    group.addoption("--ioconform-partial", metavar="PATH", default=None,
+                    help="append every verdict to PATH as a JSON line the moment it is "
+                         "reached: a run that is killed still leaves them")
     settings.add_options(group, parser)
 
 
@@ -243,21 +246,36 @@ class _Recorder:
             if key == _KEY and report.when == "call":
                 result = runner.Result.from_dict(json.loads(str(value)))
                 self.results.append(result)
+                if path := self.config.getoption("ioconform_partial"):
+                    # One line, flushed as it is reached: the verdicts so far survive a
+                    # kill of the whole run (a CI step timeout, the OOM killer).
+                    with open(path, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(result.to_dict()) + "\n")
                 if self.config.getoption("ioconform_progress"):
                     self._progress(result)
 
     def _progress(self, result: runner.Result) -> None:
-        if not sys.stderr.isatty():
-            return
+        """One counter, the controller's: it only goes up, whichever worker reported.  On
+        a terminal it is rewritten in place; in a log, a plain line as each server is
+        done (each check, when there is one server)."""
         done, total = len(self.results), len(_selection(self.config))
+        self._done[result.impl] = self._done.get(result.impl, 0) + 1
+        finished = self._done[result.impl] >= self._wanted[result.impl]
         if len(self._wanted) > 1:  # graders watch whole submissions complete
-            self._done[result.impl] = self._done.get(result.impl, 0) + 1
-            finished = sum(1 for k, n in self._done.items() if n >= self._wanted[k])
-            head = f"[{finished}/{len(self._wanted)} servers, {done}/{total} checks]"
+            servers = sum(1 for k, n in self._done.items() if n >= self._wanted[k])
+            head = f"[{servers}/{len(self._wanted)} servers, {done}/{total} checks]"
         else:
             head = f"[{done:>4}/{total}]"
-        line = f"{head} {result.impl:<24} {result.clause:<16} {result.verdict.value}"
-        sys.stderr.write("\r\x1b[K" + (line if done < total else ""))
+        if sys.stderr.isatty():
+            line = f"{head} {result.impl:<24} {result.clause:<16} {result.verdict.value}"
+            sys.stderr.write("\r\x1b[K" + (line if done < total else ""))
+        elif len(self._wanted) == 1:
+            sys.stderr.write(f"{head} {result.clause} {result.verdict.value}\n")
+        elif finished:
+            mine = [r for r in self.results if r.impl == result.impl]
+            failed = sum(r.verdict in (Verdict.FAIL, Verdict.ERROR) for r in mine)
+            sys.stderr.write(f"{head} {result.impl} done: {len(mine)} checks, "
+                             f"{failed} failed\n")
         sys.stderr.flush()
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

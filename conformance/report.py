@@ -44,6 +44,7 @@ class Run:
     settings: dict[str, object] = field(default_factory=dict)
     duration_s: float = 0.0
     started: str = ""
+    complete: bool = True  # False: interrupted, the results are those reached
 
     def of(self, impl: str) -> list[Result]:
         return [r for r in self.results if r.impl == impl]
@@ -159,7 +160,8 @@ def to_doc(run: Run) -> dict[str, Any]:
         "ioconform": {"version": __version__, "command": run.command,
                       "platform": platform.system().lower(),
                       "python": platform.python_version(), "started": run.started,
-                      "duration_s": round(run.duration_s, 3), **run.settings},
+                      "duration_s": round(run.duration_s, 3), **run.settings,
+                      "complete": run.complete},
         "summary": {**run.counts(), "implementations": len(run.impls),
                     "exit_status": run.exit_status(strict)},
         "implementations": [
@@ -226,6 +228,10 @@ def contract_markdown(clauses: Sequence[Clause] | None = None) -> str:
            "each time on a fresh server, and the failure counts only when it holds a majority "
            "of the runs (`--confirm N`: up to N re-runs, 2 by default; 0: one run decides). "
            "The report gives every run's verdict.",
+           "", "**Budgets.** Every wait inside a check is bounded, and so is the whole "
+           "check: once the server listens, a clause that runs past its budget (times "
+           "`--timeout-scale`) has its server stopped. It fails if the server had stopped "
+           "answering, and is skipped as too slow to judge if it was still answering.",
            "", "## Models", "",
            "| model | triggering | concurrency | platforms | idle CPU bound | summary |",
            "|---|---|---|---|---|---|"]
@@ -242,7 +248,7 @@ def contract_markdown(clauses: Sequence[Clause] | None = None) -> str:
         for c in members:
             out += [f"### {c.id} ({c.level.value})", "", c.requirement, "",
                     f"*Applies to:* {c.applies.describe()}.  ", f"*Hint:* {c.hint}  ",
-                    f"*Source:* {c.source}", ""]
+                    f"*Source:* {c.source}  ", f"*Budget:* {c.budget:g} s", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -250,7 +256,8 @@ def contract_text(clauses: Sequence[Clause] | None = None, width: int = 88) -> s
     chosen = ordered() if clauses is None else list(clauses)
     out = []
     for c in chosen:
-        out.append(f"{c.id:<16} {c.level.value:<6} {c.applies.describe()}")
+        out.append(f"{c.id:<16} {c.level.value:<6} budget {c.budget:g} s; "
+                   f"{c.applies.describe()}")
         out += textwrap.wrap(c.requirement, width, initial_indent=" " * 4,
                              subsequent_indent=" " * 4)
     return "\n".join(out)

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field, replace
 
 from conformance.clause import REGISTRY, Clause, Failed, Level, Skipped, Verdict
+from conformance.clauses import verify
+from conformance.events import Connected
 from conformance.harness import build, probes, process, tracer, wine
 from conformance.harness.ports import free_port, release, taken_by_another
 from conformance.harness.process import ServerProcess, describe_exit
@@ -280,7 +283,14 @@ def _check_server(clause: Clause, server: ServerProcess, options: Options, *,
                 raise _not_listening(server, timing.startup, started_twice=True)
             raise _not_listening(server, timing.startup)
         listened = True
-        return _Outcome(Verdict.PASS, clause.check(session) or "")
+        with _Watchdog(server, session, clause.budget * timing.scale, timing.stall) as dog:
+            try:
+                return _Outcome(Verdict.PASS, clause.check(session) or "")
+            except Exception:
+                if dog.fired is None:
+                    raise
+        # What killing the server did to the check says nothing: the budget speaks.
+        return dog.outcome(clause, server)
     except Failed as f:
         return _Outcome(Verdict.FAIL, render(clause, f, server), listened)
     except Skipped as e:
@@ -291,6 +301,82 @@ def _check_server(clause: Clause, server: ServerProcess, options: Options, *,
     finally:
         session.driver.close_all()
         server.kill()
+
+
+class _Watchdog:
+    """A clause's whole budget.  Every wait inside a check is bounded, but a check that
+    waits for 250 clients one after another, each with its own stall deadline, can wait
+    20 minutes on a hung print server.  When the budget runs out the watchdog kills the
+    server: every wait of the check then ends at once (EOF, reset, refused), and the
+    verdict is the budget's -- a FAIL if the server had stopped answering in the last
+    ``window`` seconds, a SKIP (too slow to judge here) if it was still answering."""
+
+    def __init__(self, server: ServerProcess, session: Session, budget: float,
+                 window: float) -> None:
+        self.server, self.session, self.budget = server, session, budget
+        self.window = min(window, budget / 2)
+        self.fired: float | None = None  # when it ran out (None: the check ended first)
+        self.progress = False  # the server answered in the window before that
+        self._ended = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._watch, name="ioconform-budget",
+                                        daemon=True)
+
+    def __enter__(self) -> _Watchdog:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._ended.set()
+        self._thread.join()
+
+    def _answered(self) -> tuple[int, int]:
+        out = self.server.stdout
+        return self.session.transcript.answered, out.total if out is not None else 0
+
+    def _watch(self) -> None:
+        if self._ended.wait(self.budget - self.window):
+            return
+        before = self._answered()
+        if self._ended.wait(self.window):
+            return
+        with self._lock:
+            if self._ended.is_set():
+                return
+            self.progress = self._answered() != before
+            self.fired = time.monotonic() - self._started
+        self.server.halt()
+
+    def outcome(self, clause: Clause, server: ServerProcess) -> _Outcome:
+        stood = _where_it_stood(self.session)
+        if self.progress:
+            return _Outcome(Verdict.SKIP, (
+                f"the clause ran out of its budget of {self.budget:g} s while the server "
+                f"was still answering: too slow to judge here ({stood}); a slower machine "
+                "needs --timeout-scale"))
+        f = Failed(f"the clause ran out of its budget of {self.budget:g} s: the server had "
+                   f"not answered for the last {self.window:g} s, and was stopped",
+                   expected=f"the whole check within {self.budget:g} s",
+                   actual=f"when the budget ran out: {stood}",
+                   hint="""the server stopped serving in the middle of the check: look at
+                   where it stood, and at what the server printed last""")
+        return _Outcome(Verdict.FAIL, render(clause, f, server))
+
+
+def _where_it_stood(s: Session) -> str:
+    """Clients connected, and those still owed part of their echo, when time ran out."""
+    t = s.transcript
+    conns = [c for c in t.conns() if any(isinstance(e, Connected) for e in t.of(c))]
+    owed = [(c, len(t.sent(c)), len(t.received(c))) for c in conns] if s.echo else []
+    owed = [o for o in owed if o[2] < o[1]]
+    text = f"{len(conns)} client(s) had connected"
+    if owed:
+        c, sent, got = owed[0]
+        text += (f", {len(owed)} still owed part of their echo (client {c + 1}: sent "
+                 f"{sent} bytes, {got} echoed)")
+    return text
 
 
 def _declared(clause: Clause, impl: Implementation, options: Options,
@@ -351,7 +437,10 @@ def render(clause: Clause, f: Failed, server: ServerProcess) -> str:
     lines.append(f"  server:   {state} (pid {server.pid}, port {server.port})")
     lines += [f"  contained: {note}" for note in server.containment()]
     lines.append(server.output_tail())
-    lines.append(f"  hint:     {_norm(f.hint or clause.hint)}")
+    hint = f.hint or clause.hint
+    if not f.hint and code is not None and clause.family != "STOP":
+        hint = verify.exit_hint(code)  # a server that is gone: its end, not the stimulus
+    lines.append(f"  hint:     {_norm(hint)}")
     return "\n".join(lines)
 
 

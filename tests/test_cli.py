@@ -3,9 +3,13 @@ test session), ``run`` and ``check`` in a subprocess, as graders run them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -14,6 +18,7 @@ import pytest
 from conformance import __version__, report
 from conformance.clause import REGISTRY
 from conformance.cli import main
+from conformance.harness.process import sweep_dead_runs
 from conformance.manifest import bundled
 from conformance.models import MODELS
 from conformance.plugin import select_clauses
@@ -135,6 +140,7 @@ def test_run_writes_the_documented_json_and_junit(ioconform_cli, tmp_path: Path)
     assert meta["version"] == __version__
     assert {"command", "platform", "python", "started", "duration_s", "strict", "seed",
             "workers", "timeout_scale"} <= meta.keys()
+    assert meta["complete"] is True and not Path(f"{js}.partial").exists()
     assert doc["summary"]["pass"] == len(echo)
     assert (doc["summary"]["implementations"], doc["summary"]["exit_status"]) == (1, 0)
     (impl,) = doc["implementations"]
@@ -254,3 +260,48 @@ def test_capacity_stops_opening_clients_once_a_batch_meets_silence(ioconform_cli
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "50 of 50 clients were neither served nor refused" in proc.stdout
     assert "stopped after 50 of 1124 clients: the last batch got no answer at all" in proc.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a process group is POSIX's")
+def test_an_interrupted_run_leaves_the_verdicts_it_reached(tmp_path: Path) -> None:
+    """Ctrl-C (a CI step's SIGINT): the JSON report holds every verdict reached, marked
+    incomplete.  Killed outright, the run leaves them in the .partial file beside it."""
+    js = tmp_path / "r.json"
+    argv = [sys.executable, "-m", "conformance.cli", "run", "--impl", "py-poll", "-n", "0",
+            "--json", str(js), "-q"]
+    for how in (signal.SIGINT, signal.SIGKILL):
+        proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        partial = Path(f"{js}.partial")
+        deadline = time.monotonic() + 120
+        try:
+            while len(_lines(partial)) < 3 and time.monotonic() < deadline \
+                    and proc.poll() is None:
+                time.sleep(0.05)  # polling the file the run appends to: there is no event
+            assert proc.poll() is None and len(_lines(partial)) >= 3, "no verdict in 120 s"
+            os.killpg(proc.pid, how)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if how is signal.SIGINT:
+            assert proc.returncode == 130, err
+            doc = json.loads(js.read_text(encoding="utf-8"))
+            assert doc["ioconform"]["complete"] is False
+            reached = doc["implementations"][0]["clauses"]
+            assert 3 <= len(reached) < len(select_clauses([])), len(reached)
+            assert reached[0]["clause"] == "START-1" and not partial.exists()
+            assert b"interrupted after" in err
+            js.unlink()
+        else:
+            assert not js.exists() and len(_lines(partial)) >= 3
+            assert json.loads(_lines(partial)[0])["clause"] == "START-1"
+            sweep_dead_runs()  # the servers of the run killed outright
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.endswith("}")]
+    except OSError:
+        return []

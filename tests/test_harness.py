@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from conformance.clause import REGISTRY, Verdict
+from conformance.clause import DEFAULT_BUDGET, REGISTRY, Applies, Clause, Failed, Level, Verdict
 from conformance.harness import observe, ports, wine
 from conformance.harness.output import Capture
 from conformance.harness.ports import free_port
@@ -443,3 +443,38 @@ def test_wine_services_are_not_the_servers(name: str, argv: list[str], system: b
     from conformance.harness import wine
 
     assert wine.is_system_process(_FakeProcess(name, argv)) is system  # type: ignore[arg-type]
+
+
+def test_a_clause_that_outlives_its_budget_fails_with_where_it_stood(
+        weird_server: Weird) -> None:
+    """A check of 1,000 waits, each bounded by the stall deadline, on a server that
+    stopped answering: 1,000 s without the budget, which ends it at 180 s x 0.02 = 3.6 s
+    by killing the server."""
+    def patient(s: Any) -> None:
+        c = s.connect_one()
+        s.send([(c, b"hello")])
+        for _ in range(1000):
+            s.wait_printed(c.conn, b"never printed")
+        raise Failed("the check ran to its end")
+
+    clause = Clause("ECHO-99", Level.MUST, "waits", Applies(), "hint", patient,
+                    budget=DEFAULT_BUDGET)
+    impl = weird_server("hangs_after_first.py", service="print")
+    result = run(clause, impl, Options(timing=Timing(stall=1.0, scale=0.02)))
+    assert result.verdict is Verdict.FAIL, result.detail
+    assert f"ran out of its budget of {DEFAULT_BUDGET * 0.02:g} s" in result.detail
+    assert "had not answered for the last 1 s" in result.detail, result.detail
+    assert "actual:   when the budget ran out: 1 client(s) had connected" in result.detail
+    assert "the server stopped serving in the middle of the check" in result.detail
+    assert "the check ran to its end" not in result.detail
+
+
+def test_a_clause_that_outlives_its_budget_while_answering_is_too_slow_to_judge(
+        weird_server: Weird) -> None:
+    """A server still echoing when the budget runs out is slow, not wrong: skipped."""
+    result = run(REGISTRY["ECHO-2"], weird_server("trickle.py"),
+                 Options(timing=Timing(scale=0.02)))
+    assert result.verdict is Verdict.SKIP, result.detail
+    assert "while the server was still answering: too slow to judge here" in result.detail
+    assert "still owed part of their echo" in result.detail and "--timeout-scale" in \
+        result.detail

@@ -224,6 +224,11 @@ def test_alive_passes_while_running_and_names_the_signal_after_death() -> None:
     assert "SIGPIPE" in f.hint
     assert failure(verify.alive, session_with(code=2)).actual == "exited with status 2"
     assert failure(verify.alive, session_with(code=1), hint="h").hint == "h"
+    # A Python server that exited is not told about C's SIGPIPE.
+    exited = failure(verify.alive, session_with(code=1)).hint
+    assert "SIGPIPE" not in exited and "exited with status 1" in exited
+    assert "uncaught exception" in exited
+    assert "--sanitize" in failure(verify.alive, session_with(code=-11)).hint
 
 
 def test_at_most() -> None:
@@ -337,6 +342,20 @@ def test_render_prefers_the_failures_own_hint_and_shows_the_exit() -> None:
     assert "  server:   killed by SIGKILL (pid 4242, port 20123)" in text.splitlines()
     assert text.splitlines()[-1] == "  hint:     a specific hint"
     assert "expected:" not in text and "actual:" not in text
+
+
+def test_render_gives_a_gone_server_advice_on_its_end_not_the_clauses() -> None:
+    """A server that exited in the middle of a check is told why servers exit, not the
+    clause's advice about its stimulus (a single-threaded server told its threads must
+    end, a Python one told about SIGPIPE in C)."""
+    c = REGISTRY["ECHO-1"]
+    text = render(c, Failed("no echo"), FakeServer(code=0))  # type: ignore[arg-type]
+    hint = text.splitlines()[-1]
+    assert "exited with status 0 during the check" in hint and c.hint not in hint
+    # STOP clauses judge the exit itself: their own hint stays.
+    stop = REGISTRY["STOP-1"]
+    text = render(stop, Failed("wrong status"), FakeServer(code=3))  # type: ignore[arg-type]
+    assert text.splitlines()[-1] == f"  hint:     {stop.hint}"
 
 
 # -- CAPACITY-1/3 and BACKPRESSURE-2: verdicts on counts, judged with no server ----------

@@ -48,10 +48,33 @@ def alive(s: Session, hint: str = "") -> None:
             "the server process died during the check",
             expected="the server keeps running",
             actual=describe_exit(code),
-            hint=hint or ("a server must survive whatever one client does; SIGPIPE kills a "
-                          "C server that writes to a reset connection: ignore it "
-                          "(signal(SIGPIPE, SIG_IGN)) or send with MSG_NOSIGNAL"),
+            hint=hint or exit_hint(code),
         )
+
+
+_CRASHES = ("SIGSEGV", "SIGBUS", "SIGABRT", "SIGFPE", "SIGILL")
+
+
+def exit_hint(code: int) -> str:
+    """Advice for a server that ended during a check, from how it ended: a clause's own
+    hint (about its stimulus) does not apply to a server that is no longer there."""
+    name = describe_exit(code).removeprefix("killed by ")
+    if name == "SIGPIPE":
+        return ("a server must survive whatever one client does, and SIGPIPE kills a "
+                "server that writes to a connection the client reset: ignore it "
+                "(signal(SIGPIPE, SIG_IGN)) or send with MSG_NOSIGNAL, and treat EPIPE as "
+                "that client's end")
+    if name in _CRASHES:
+        return (f"the server crashed ({name}): a memory error, or a failed assertion; "
+                "--sanitize builds a C or C++ server with AddressSanitizer, whose report "
+                "says where")
+    if code < 0:
+        return (f"the server was killed ({name}) during the check: if a 'contained:' line "
+                "says a resource limit stopped it, bound what the server allocates")
+    return (f"the server {describe_exit(code)} during the check, and nothing more could be "
+            "judged: its last stderr lines say why (an uncaught exception, or exit() on an "
+            "error a server must survive: a reset client, EPIPE, EINTR); a server keeps "
+            "serving until it is told to stop")
 
 
 def connected(s: Session, clients: Sequence[Client], hint: str = "") -> None:

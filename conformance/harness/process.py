@@ -430,20 +430,12 @@ class ServerProcess:
             return None
         return self.returncode()
 
-    def suspend(self) -> None:
-        for p in self.tree():
-            with contextlib.suppress(psutil.Error):
-                transient.retried(p.suspend)
-
-    def resume(self) -> None:
-        for p in self.tree():
-            with contextlib.suppress(psutil.Error):
-                transient.retried(p.resume)
-
-    def kill(self) -> None:
-        """SIGKILL the whole tree, reap it and stop the output readers.  Idempotent."""
+    def halt(self) -> list[psutil.Process]:
+        """SIGKILL the tree the walk finds, and nothing else: safe from another thread (a
+        clause's watchdog) while the check still talks to the server.  ``kill`` then
+        empties the cgroup and reaps.  The processes signalled."""
         if self._popen is None:
-            return
+            return []
         procs = self.tree()
         if (wrapper := self._wrapper()) is not None:
             with contextlib.suppress(psutil.Error):
@@ -458,6 +450,23 @@ class ServerProcess:
             # the sweep at exit: teardown must go on to the rest of the tree.
             with contextlib.suppress(psutil.Error, OSError):
                 transient.retried(p.kill)
+        return procs
+
+    def suspend(self) -> None:
+        for p in self.tree():
+            with contextlib.suppress(psutil.Error):
+                transient.retried(p.suspend)
+
+    def resume(self) -> None:
+        for p in self.tree():
+            with contextlib.suppress(psutil.Error):
+                transient.retried(p.resume)
+
+    def kill(self) -> None:
+        """SIGKILL the whole tree, reap it and stop the output readers.  Idempotent."""
+        if self._popen is None:
+            return
+        procs = self.halt()
         if self._confined is not None:
             self._confined.kill()  # what the tree walk missed: a fork bomb's newest
         with contextlib.suppress(OSError):

@@ -51,10 +51,11 @@ class Timing:
     total: float = 60.0  # one bulk transfer
     stop: float = 5.0  # until exit after SIGTERM/SIGINT
     settle: float = 5.0  # until a resource count returns to its baseline
+    scale: float = 1.0  # the factor of every clause's whole budget (Clause.budget)
 
     def scaled(self, k: float) -> Timing:
         return Timing(*(v * k for v in (self.startup, self.stall, self.total, self.stop,
-                                          self.settle)))
+                                          self.settle, self.scale)))
 
 
 class Session:
