@@ -242,6 +242,8 @@ class _Recorder:
         self._done: dict[str, int] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if hasattr(self.config, "workerinput"):
+            return  # an xdist worker: the controller gets the same report, and counts
         for key, value in report.user_properties:
             if key == _KEY and report.when == "call":
                 result = runner.Result.from_dict(json.loads(str(value)))

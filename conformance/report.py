@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance import __version__
+from conformance import __version__, causes
 from conformance.clause import FAMILIES, Clause, Verdict, ordered
 from conformance.gradebook import printable
 from conformance.manifest import Implementation
@@ -94,6 +94,8 @@ def console(run: Run, *, details: bool = True) -> str:
         out.append(f"{impl.name:<{name_w}}  {impl.model:<{model_w}}  " + " ".join(cells)
                    + f"  {secs:5.1f}s")
     out.append(LEGEND)
+    if lines := [ln for i in run.impls for ln in causes.console(i.name, _causes(run, i.name))]:
+        out += ["", "Likely causes (the lead's diagnosis first):", *lines]
     if details:
         out += _details(run)
     c = run.counts()
@@ -133,6 +135,10 @@ def confirmations(rows: Iterable[tuple[str, Sequence[str], float]]) -> str:
     return f"re-runs: {', '.join(parts)}; {reruns} re-run(s) took {seconds:.1f}s"
 
 
+def _causes(run: Run, impl: str) -> list[causes.Cause]:
+    return causes.likely(run.of(impl))
+
+
 def _details(run: Run) -> list[str]:
     sections = [("Failures", (Verdict.FAIL, Verdict.ERROR)),
                 ("SHOULD clauses not met (failures only with --strict)", (Verdict.NON_STRICT,)),
@@ -168,6 +174,7 @@ def to_doc(run: Run) -> dict[str, Any]:
             {"name": i.name, "model": i.model, "service": i.service, "source": i.source,
              "description": i.description, "status": impl_status(run.of(i.name)),
              "duration_s": round(sum(r.duration_s for r in run.of(i.name)), 3),
+             "likely_causes": [c.to_dict() for c in _causes(run, i.name)],
              "clauses": [{"clause": r.clause, "family": r.family, "level": r.level,
                           "verdict": r.verdict.value, "detail": r.detail,
                           "duration_s": r.duration_s, "runs": r.runs,

@@ -5,6 +5,7 @@ clauses of one implementation to stay fast."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from conformance.manifest import bundled
+from conformance.plugin import select_clauses
 
 ET_NO_DRAIN = next(m for m in bundled(mutants=True) if m.name == "mut-et-no-drain")
 
@@ -176,3 +178,20 @@ def test_a_bad_confirm_count_names_its_source(pytester: pytest.Pytester,
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: ioconform: environment variable IOCONFORM_CONFIRM: "
                                  "must be a whole number, 0 or more, got '-1'"])
+
+
+def test_every_verdict_is_appended_once_as_it_is_reached_even_with_workers(
+        pytester: pytest.Pytester) -> None:
+    """Under xdist the workers see their own reports and the controller sees them all:
+    only the controller writes the partial file and counts progress (a worker's count
+    made the progress line jump backwards, and each verdict was written twice)."""
+    partial = pytester.path / "partial.jsonl"
+    result = contract(pytester, "--impl", "py-poll", "--impl", "py-select", "--clause", "ECHO",
+                      "-n", "2", "--ioconform-partial", str(partial), "--ioconform-progress")
+    echo = len(select_clauses(["ECHO"]))
+    result.assert_outcomes(passed=2 * echo)
+    lines = [json.loads(ln) for ln in partial.read_text(encoding="utf-8").splitlines()]
+    assert sorted((r["impl"], r["clause"]) for r in lines) == sorted(
+        (i, c.id) for i in ("py-poll", "py-select") for c in select_clauses(["ECHO"]))
+    counts = [int(m) for m in re.findall(r"\[(\d+)/2 servers", result.stderr.str())]
+    assert counts == [1, 2], result.stderr.str()  # one line per server done, rising

@@ -1,0 +1,142 @@
+"""The likely causes of a server's failures: one bug fails several clauses.
+
+A missing drain loop fails ECHO-2, PARTIAL-1, BACKPRESSURE-1, ET-1 and ET-3; a server
+that exits after its first client fails most of the contract.  Twenty failures for
+three bugs bury the lead, so the report names the likely causes first, each with the
+clause whose diagnosis is the best evidence for it (ET-3's trace of a read that stopped
+short of EAGAIN says more than ECHO-2's stalled echo) and the failures it accounts for.
+
+The rules are ordered by the strength of their evidence.  Each claims the failures it
+explains; what no rule explains gets a cause of its own: the first failing clause of
+its family and that clause's problem line.  Only failures count (``fail``): a SHOULD
+clause not met is reported apart, and no cause is guessed for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from conformance.clause import FAMILIES, Verdict
+from conformance.runner import Result
+
+MOST = 3  # causes named at most: beyond that the failures speak for themselves
+
+
+@dataclass(frozen=True)
+class Cause:
+    text: str  # the likely cause, in a line a student can act on
+    lead: str  # the clause whose diagnosis is the best evidence
+    explains: tuple[str, ...]  # the failing clauses it accounts for, lead first
+
+    def to_dict(self) -> dict[str, object]:
+        return {"cause": self.text, "lead": self.lead, "explains": list(self.explains)}
+
+
+def _problem(r: Result) -> str:
+    return next((ln.split(":", 1)[1].strip() for ln in r.detail.splitlines()
+                 if ln.strip().startswith("problem:")), "")
+
+
+def _server_state(r: Result) -> str:
+    return next((ln.split(":", 1)[1].strip() for ln in r.detail.splitlines()
+                 if ln.strip().startswith("server:")), "")
+
+
+_ENDED = re.compile(r"^(exited with status \d+|killed by SIG\w+)")
+
+
+def _ended(r: Result) -> str | None:
+    """How the server ended during this clause, unless it was the harness that stopped
+    it (STOP clauses, a budget that ran out)."""
+    if r.family == "STOP" or "ran out of its budget" in r.detail:
+        return None
+    m = _ENDED.match(_server_state(r))
+    return m.group(1) if m else None
+
+
+# (name, does this failure show it, the cause, clauses that lead, in order of preference)
+_Rule = tuple[str, Callable[[Result], bool], str, tuple[str, ...]]
+_ET_DRAIN = {"ET-1", "ET-3", "SIGIO-1", "SIGIO-2"}
+_RULES: tuple[_Rule, ...] = (
+    ("not started", lambda r: r.clause == "START-1",
+     "the server never listened on its port, or never served its first client: "
+     "START-1's diagnosis says which, and nothing else can pass until it does",
+     ("START-1",)),
+    ("stalls", lambda r: "ran out of its budget" in r.detail,
+     "the server stops serving in the middle of a check: it stopped answering, and "
+     "the clause's budget ran out (its diagnosis says where it stood)", ()),
+    ("edge drain", lambda r: r.clause in _ET_DRAIN,
+     "after an edge-triggered notification the server does not read until EAGAIN: "
+     "whatever it leaves unread brings no new event, and those clients stall",
+     ("ET-3", "SIGIO-2", "SIGIO-1", "ET-1")),
+    ("accept drain", lambda r: r.clause in ("ET-2", "ET-4"),
+     "after a notification of the listening socket the server does not accept() until "
+     "EAGAIN: connections left in the queue wait for an event that never comes",
+     ("ET-4", "ET-2")),
+    ("mechanism", lambda r: r.family == "MODEL",
+     "the server does not serve its clients with the declared model's mechanism: "
+     "MODEL-1's syscall trace shows what it uses instead", ("MODEL-1", "MODEL-2")),
+    ("partial writes", lambda r: r.family == "PARTIAL",
+     "send() may write less than it was given, and the rest is not sent later: check "
+     "its return value and keep what is left for the next writable event",
+     ("PARTIAL-1", "PARTIAL-2", "PARTIAL-3")),
+    ("slots", lambda r: r.family in ("DISCONNECT", "LEAK"),
+     "a client's socket or table slot is not released when the client leaves: close() "
+     "it and free the slot on every path (EOF, error, reset)", ()),
+)
+# What each rule's cause also explains when it holds: the symptoms it produces.
+_SYMPTOMS = {
+    "edge drain": {"ECHO", "PARTIAL", "BACKPRESSURE", "FAIRNESS", "SIGIO", "ET"},
+    "accept drain": {"ACCEPT", "CAPACITY", "ET"},
+    "partial writes": {"ECHO", "BACKPRESSURE", "PARTIAL"},
+}
+
+
+def likely(results: Sequence[Result]) -> list[Cause]:
+    """The likely causes of one server's failures, the strongest evidence first."""
+    order = {c: n for n, c in enumerate(FAMILIES)}
+    failed = sorted((r for r in results if r.verdict is Verdict.FAIL),
+                    key=lambda r: (order.get(r.family, 99), r.clause))
+    left = list(failed)
+    causes: list[Cause] = []
+
+    def claim(text: str, lead: Result, also: Callable[[Result], bool]) -> None:
+        nonlocal left
+        mine = [lead] + [r for r in left if r is not lead and also(r)]
+        causes.append(Cause(text, lead.clause, tuple(r.clause for r in mine)))
+        left = [r for r in left if r not in mine]
+
+    if (start := next((r for r in left if r.clause == "START-1"), None)) is not None:
+        claim(_RULES[0][2], start, lambda r: True)
+    if ended := [r for r in left if _ended(r)]:
+        how = _ended(ended[0])
+        claim(f"the server {how} in the middle of {len(ended)} check(s): its last "
+              f"stderr lines (in {ended[0].clause}'s diagnosis) say why; a server keeps "
+              "serving until it is told to stop", ended[0], lambda r: _ended(r) is not None)
+    for name, shows, text, leads in _RULES[1:]:
+        hits = [r for r in left if shows(r)]
+        if not hits:
+            continue
+        lead = next((r for c in leads for r in hits if r.clause == c), hits[0])
+        claim(text, lead, _either(shows, _SYMPTOMS.get(name, set())))
+    while left:  # no rule: the first failure of each family speaks for its family
+        first = left[0]
+        problem = _problem(first) or "see its diagnosis"
+        claim(f"{first.clause}: {problem}", first, _either(lambda r: False, {first.family}))
+    return causes[:MOST]
+
+
+def _either(shows: Callable[[Result], bool], families: set[str]) -> Callable[[Result], bool]:
+    return lambda r: shows(r) or r.family in families
+
+
+def console(impl: str, causes: Sequence[Cause]) -> list[str]:
+    """The lines the console report shows for one server."""
+    out = []
+    for n, c in enumerate(causes, 1):
+        also = [x for x in c.explains if x != c.lead]
+        tail = f"; also explains {', '.join(also)}" if also else ""
+        out.append(f"{impl}: {n}. {c.text} (lead: {c.lead}{tail})")
+    return out
