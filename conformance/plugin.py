@@ -276,8 +276,10 @@ class _Recorder:
         elif finished:
             mine = [r for r in self.results if r.impl == result.impl]
             failed = sum(r.verdict in (Verdict.FAIL, Verdict.ERROR) for r in mine)
-            sys.stderr.write(f"{head} {result.impl} done: {len(mine)} checks, "
-                             f"{failed} failed\n")
+            unmet = sum(r.verdict is Verdict.NON_STRICT for r in mine)
+            sys.stderr.write(f"{head} {result.impl} done: {len(mine)} checks, {failed} "
+                             f"failed" + (f", {unmet} SHOULD not met" if unmet else "")
+                             + "\n")
         sys.stderr.flush()
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
