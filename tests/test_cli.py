@@ -210,6 +210,23 @@ def test_check_stops_at_a_server_that_never_starts(ioconform_cli, tmp_path: Path
                                    for v, d in later)
 
 
+def test_check_quick_runs_the_quick_profile_and_says_it_is_not_the_contract(
+        ioconform_cli, tmp_path: Path) -> None:
+    from conformance.plugin import QUICK
+
+    js = tmp_path / "r.json"
+    ref = next(i for i in bundled() if i.name == "py-epoll-et")
+    proc = ioconform_cli("check", str(ref.source), "--quick", "-q", "--json", str(js))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "A pass here is not conformance" in proc.stdout
+    doc = json.loads(js.read_text(encoding="utf-8"))
+    assert doc["ioconform"]["quick"] is True
+    assert [c["clause"] for c in doc["implementations"][0]["clauses"]] == [
+        c.id for c in select_clauses(list(QUICK))]
+    refused = ioconform_cli("check", str(ref.source), "--quick", "--clause", "ECHO-1")
+    assert refused.returncode == 2 and "not both" in refused.stderr
+
+
 # A real-time process on CPU 0 that leaves it free 10 ms in every 100: whatever shares CPU
 # 0 with it gets at most a tenth of a core, however the kernel groups tasks for fairness.
 _HOG = """
