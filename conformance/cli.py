@@ -275,6 +275,7 @@ def _false_alarms(run: report.Run, doc: dict[str, object]) -> int:
 
 
 def _check(args: argparse.Namespace, command: list[str]) -> int:
+    launch.check_outputs(args)
     if command:
         if args.manifest:
             raise UsageError("give either a manifest or a command after '--', not both")
@@ -307,6 +308,7 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
 def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
              extra: list[str],
              after: Callable[[report.Run, dict[str, object]], int] | None = None) -> int:
+    launch.check_outputs(args)
     try:
         clauses: list[Clause] = select_clauses(args.clause)
     except ValueError as e:

@@ -88,6 +88,7 @@ def _outputs(p: argparse.ArgumentParser) -> None:
 
 # -- grade --------------------------------------------------------------------------------
 def grade_main(args: argparse.Namespace) -> int:
+    launch.check_outputs(args)
     if args.confirm < 0:
         raise UsageError("--confirm must be a whole number, 0 or more")
     course = load_course(args.course) if args.course else Course(source="")
@@ -299,6 +300,7 @@ def publish_check(impl: Implementation, results: list[Result], args: argparse.Na
 def merge_main(args: argparse.Namespace) -> int:
     from conformance import gradebook
 
+    launch.check_outputs(args)
     docs = []
     for path in args.reports:
         try:

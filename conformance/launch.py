@@ -24,6 +24,28 @@ class WorkersError(UsageError, ValueError):
     pass
 
 
+# The options that name a file (or, for --gradescope, a file or a folder) to write.
+OUTPUTS = ("json", "junit", "html", "markdown", "gradescope")
+
+
+def check_outputs(args: object) -> None:
+    """Refuse, before any server runs, an output that could not be written at the end:
+    a folder that does not exist or cannot be written, or a file path that is a folder
+    (``--gradescope`` may be one)."""
+    for name in OUTPUTS:
+        value = getattr(args, name, None)
+        if not isinstance(value, str) or not value:
+            continue
+        path = Path(value)
+        if path.is_dir() and name != "gradescope":
+            raise UsageError(f"--{name} {value}: is a folder; give a file name")
+        parent = path.parent if not path.is_dir() else path
+        if not parent.is_dir():
+            raise UsageError(f"--{name} {value}: the folder {parent} does not exist")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(f"--{name} {value}: the folder {parent} cannot be written")
+
+
 def workers(spec: str, cases: int) -> int:
     if spec == "auto":
         # One more than the CPUs: most of a clause's time is spent waiting (stall

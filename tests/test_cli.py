@@ -322,3 +322,17 @@ def _lines(path: Path) -> list[str]:
         return [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.endswith("}")]
     except OSError:
         return []
+
+
+@pytest.mark.parametrize("command", [["run", "--impl", "py-poll"], ["grade", "."],
+                                     ["check", "--model", "poll", "--service", "echo", "--",
+                                      "./server", "{port}"]])
+def test_an_output_that_cannot_be_written_is_refused_before_any_server_runs(
+        ioconform_cli, tmp_path: Path, command: list[str]) -> None:
+    for flag, where, why in (("--json", "/nonexistent/x.json", "does not exist"),
+                             ("--junit", str(tmp_path), "is a folder")):
+        argv = [*command[:1], flag, where, *command[1:]]
+        proc = ioconform_cli(*argv, timeout=60)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert why in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "Traceback" not in proc.stderr
