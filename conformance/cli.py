@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -154,6 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--mutants", action="store_true", help="list the mutants too")
     lst.add_argument("--corpus", action="store_true",
                      help="list the false-alarm corpus (correct servers) too")
+    lst.add_argument("--model", choices=list(MODELS), dest="for_model",
+                     help="only the clauses that apply to this model")
+    lst.add_argument("--service", choices=list(SERVICES), dest="for_service",
+                     help="only the clauses that apply to this service (default with "
+                          "--model: any)")
+
+    exp = sub.add_parser(
+        "explain", help="explain a clause: what it requires, why, how it is checked, and "
+        "the mistakes it catches")
+    exp.add_argument("clauses", nargs="+", metavar="CLAUSE",
+                     help="a clause ID (ET-1) or a family (ET)")
     return parser
 
 
@@ -169,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list(args)
+        if args.command == "explain":
+            return _explain(args)
         if args.command in ("grade", "merge", "bench"):
             if command:
                 raise UsageError(f"'{args.command}' takes no command after '--'")
@@ -203,8 +217,9 @@ def _list(args: argparse.Namespace) -> int:
         for name, summary in SERVICE_SUMMARY.items():
             print(f"  {name:<12} {summary}")
     if args.what in ("all", "clauses"):
-        print(f"\nClauses ({len(select_clauses([]))})" if args.what == "all" else "Clauses")
-        print(report.contract_text())
+        chosen = _for(select_clauses([]), args.for_model, args.for_service)
+        print(f"\nClauses ({len(chosen)})" if args.what == "all" else "Clauses")
+        print(report.contract_text(chosen))
     if args.what in ("all", "impls"):
         print("\nImplementations" if args.what == "all" else "Implementations")
         impls = (bundled() + (bundled(mutants=True) if args.mutants else [])
@@ -214,6 +229,45 @@ def _list(args: argparse.Namespace) -> int:
             print(f"  {i.name:<26} {i.model:<12} {i.service:<9} "
                   f"{'available' if why is None else 'unavailable: ' + why}")
     return EXIT_OK
+
+
+def _for(clauses: list[Clause], model: str | None, service: str | None) -> list[Clause]:
+    """The clauses that apply to ``model`` (any service unless one is given)."""
+    if model is None and service is None:
+        return clauses
+    models = [MODELS[model]] if model else list(MODELS.values())
+    services = [service] if service else list(SERVICES)
+    return [c for c in clauses if any(c.applies(m, s) for m in models for s in services)]
+
+
+def _explain(args: argparse.Namespace) -> int:
+    try:
+        chosen = select_clauses(args.clauses)
+    except ValueError as e:
+        raise UsageError(f"explain: {e}; `ioconform list clauses` shows them") from None
+    mutants = bundled(mutants=True)
+    for n, c in enumerate(chosen):
+        catches = [m for m in mutants if c.id in m.must_fail]
+        how = ("white-box: the server runs under strace (Linux), and the syscall trace is "
+               "judged" if c.traced else "black-box: the bytes on the wire, the server's "
+               "stdout, and its processes, descriptors and CPU")
+        lines = [f"{c.id} ({c.level.value})",
+                 *_wrapped("requirement", c.requirement), *_wrapped("applies to",
+                 c.applies.describe()), *_wrapped("why", c.source), *_wrapped("checked", how),
+                 *_wrapped("budget", f"{c.budget:g} s for the whole check (times "
+                           "--timeout-scale)"), *_wrapped("hint", c.hint)]
+        if catches:
+            lines.append("  mistakes it catches (mutants that must fail it):")
+            for m in catches:
+                lines += _wrapped(m.name, m.description.removeprefix("MUTANT: "), indent=4)
+        print(("\n" if n else "") + "\n".join(lines))
+    return EXIT_OK
+
+
+def _wrapped(label: str, text: str, indent: int = 2) -> list[str]:
+    head = " " * indent + f"{label}: "
+    return textwrap.wrap(text, 88, initial_indent=head,
+                         subsequent_indent=" " * len(head)) or [head.rstrip()]
 
 
 # -- run / check --------------------------------------------------------------------------

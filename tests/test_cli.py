@@ -336,3 +336,24 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_server_runs(
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert why in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_explain_gives_the_why_the_how_and_the_mistakes_a_clause_catches(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "ET-1", "MODEL-1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ET-1 (MUST)\n") and "\nMODEL-1 (MUST)\n" in out
+    assert "why: epoll(7)" in out and "checked: black-box" in out
+    assert "checked: white-box" in out  # MODEL-1 reads the syscall trace
+    assert "mut-et-no-drain:" in out and "budget: 180 s" in out
+    assert main(["explain", "NOPE-1"]) == 2
+    assert "unknown clause" in capsys.readouterr().err
+
+
+def test_list_clauses_for_a_model(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "clauses", "--model", "select"]) == 0
+    out = capsys.readouterr().out
+    shown = {ln.split()[0] for ln in out.splitlines() if "budget" in ln}
+    expected = {c.id for c in REGISTRY.values()
+                if any(c.applies(MODELS["select"], s) for s in ("echo", "print", "echo-only"))}
+    assert shown == expected and "ET-1" not in shown and "LT-1" in shown
