@@ -343,16 +343,34 @@ def family_points(clauses: Iterable[Mapping[str, Any]]) -> dict[str, list[float 
     return out
 
 
+def setup(doc: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """(title, model, service, course) for a report's header, never "None": ``check``
+    reports one server with its own model and service and no course; a course that
+    imposes no model takes each submission's."""
+    head, course = doc.get("ioconform", {}), doc.get("course", {})
+    subs = doc.get("submissions", [])
+    if head.get("command") == "check" and len(subs) == 1:
+        sub = subs[0]
+        return (f"ioconform check: {sub.get('name', '?')}", str(sub.get("model") or "?"),
+                str(sub.get("service") or "?"), "none: the whole contract, no points")
+    name = course.get("name") or "no course file"
+    source = course.get("source") or ""
+    return (f"ioconform grades: {name}",
+            str(course.get("model") or "each submission's own"),
+            str(course.get("service") or "each submission's own"),
+            f"{name} ({source})" if source else name)
+
+
 def markdown(doc: Doc, *, student: bool = True, diagnosis_lines: int = 15) -> str:
     """A Markdown summary of every submission in ``doc``.
 
     ``student=True`` leaves out hidden clauses (one line gives their count and points)
     and the class statistics; ``student=False`` shows everything."""
-    head, course = doc.get("ioconform", {}), doc.get("course", {})
-    out = [f"# ioconform grades: {md_inline(course.get('name', '?'))}", "",
+    head = doc.get("ioconform", {})
+    title, model, service, _ = setup(doc)
+    out = [f"# {md_inline(title)}", "",
            f"ioconform {md_inline(head.get('version', '?'))} · model "
-           f"{md_code(course.get('model', '?'))} · service "
-           f"{md_code(course.get('service', '?'))} · seed "
+           f"{md_code(model)} · service {md_code(service)} · seed "
            f"{md_code(head.get('seed', '?'))} · {md_inline(head.get('started', ''))}"]
     if not student:
         s = doc.get("summary") or summarize(doc.get("submissions", []))

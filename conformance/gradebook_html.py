@@ -29,6 +29,7 @@ from conformance.gradebook import (
     points,
     printable,
     requirements,
+    setup,
     summarize,
     truncate,
 )
@@ -139,11 +140,11 @@ def _cell(verdict: str) -> str:
 
 
 def _header(doc: Mapping[str, Any]) -> list[str]:
-    head, course = doc.get("ioconform", {}), doc.get("course", {})
+    head = doc.get("ioconform", {})
+    title, model, service, course = setup(doc)
     outward = int(head.get("outward_attempts") or 0)
-    rows = [("course", f"{t(course.get('name', '?'))} "
-             f"<span class=note>({t(course.get('source', ''))})</span>"),
-            ("model / service", f"{t(course.get('model', '?'))} / {t(course.get('service', '?'))}"),
+    rows = [("course", t(course)),
+            ("model / service", f"{t(model)} / {t(service)}"),
             ("started", t(head.get("started", ""))),
             ("duration", f"{float(head.get('duration_s') or 0):.1f} s with "
              f"{t(head.get('workers', '?'))} workers (shard {t(head.get('shard', '?'))})"),
@@ -154,7 +155,7 @@ def _header(doc: Mapping[str, Any]) -> list[str]:
              if outward else "none attempted"),
             ("ioconform", f"{t(head.get('version', '?'))} on {t(head.get('platform', '?'))}, "
              f"Python {t(head.get('python', '?'))}")]
-    return (["<header>", f"<h1>ioconform grades: {t(course.get('name', '?'))}</h1>",
+    return (["<header>", f"<h1>{t(title)}</h1>",
              "<dl class=meta>"] + [f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows]
             + ["</dl>", "</header>"])
 
@@ -267,11 +268,10 @@ def _diagnoses(doc: Mapping[str, Any]) -> list[str]:
 
 
 def render(doc: Doc) -> str:
-    course = doc.get("course", {})
     parts = ["<!DOCTYPE html>", "<html lang=en>", "<head>", "<meta charset=utf-8>",
              f"<meta http-equiv=Content-Security-Policy content=\"{CSP}\">",
              "<meta name=viewport content='width=device-width, initial-scale=1'>",
-             f"<title>ioconform grades: {t(course.get('name', '?'))}</title>",
+             f"<title>{t(setup(doc)[0])}</title>",
              f"<style>{_CSS}</style>", "</head>", "<body>",
              *_header(doc), *_summary(doc), "<h2>Legend</h2>", *_legend(), *_matrix(doc),
              *_diagnoses(doc), f"<script>{_JS}</script>", "</body>", "</html>"]

@@ -216,9 +216,16 @@ def test_check_quick_runs_the_quick_profile_and_says_it_is_not_the_contract(
 
     js = tmp_path / "r.json"
     ref = next(i for i in bundled() if i.name == "py-epoll-et")
-    proc = ioconform_cli("check", str(ref.source), "--quick", "-q", "--json", str(js))
+    md, html = tmp_path / "r.md", tmp_path / "r.html"
+    proc = ioconform_cli("check", str(ref.source), "--quick", "-q", "--json", str(js),
+                         "--markdown", str(md), "--html", str(html))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "A pass here is not conformance" in proc.stdout
+    # check's own header: the server, its model and service; never the grade's "None"
+    text = md.read_text(encoding="utf-8")
+    assert text.startswith("# ioconform check: py-epoll-et\n") and "None" not in text
+    assert "model `epoll-et` · service `echo`" in text
+    assert "<h1>ioconform check: py-epoll-et</h1>" in html.read_text(encoding="utf-8")
     doc = json.loads(js.read_text(encoding="utf-8"))
     assert doc["ioconform"]["quick"] is True
     assert [c["clause"] for c in doc["implementations"][0]["clauses"]] == [
