@@ -276,9 +276,9 @@ def _run(args: argparse.Namespace) -> int:
         return _corpus(args)
     mutants = args.command == "mutants" or args.mutants
     impls = _chosen(bundled(mutants=mutants), args)
-    extra = ["--mutants"] if mutants else []
+    extra = ["--ioconform-mutants"] if mutants else []
     for i in impls:
-        extra += ["--impl", i.name]
+        extra += ["--ioconform-impl", i.name]
     if args.command == "mutants":
         args.sanitize = True  # the seed's off-by-one is caught by ROBUST-4 alone
         return _execute("mutants", impls, args, extra, after=_kill_matrix)
@@ -316,7 +316,7 @@ def _kill_matrix(run: report.Run, doc: dict[str, object]) -> int:
 def _corpus(args: argparse.Namespace) -> int:
     # The corpus servers are found through their manifests, as a student's are.
     impls = _chosen(corpus(), args)
-    extra = [a for i in impls for a in ("--manifest", i.source)]
+    extra = [a for i in impls for a in ("--ioconform-manifest", i.source)]
     args.sanitize = True  # ROBUST-4 must not cry wolf either
     return _execute("corpus", impls, args, extra, after=_false_alarms)
 
@@ -374,13 +374,14 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
         folder = Path(tmp)
         if name == "check":
             impl = impls[0]
-            extra = ["--manifest", str(impl.source if impl.source != "command line"
+            extra = ["--ioconform-manifest", str(impl.source if impl.source != "command line"
                                        else _write_manifest(impl, folder))]
         # Beside the JSON report, every verdict as it is reached: what a run killed
         # outright (a CI step timeout) leaves; a finished or interrupted run removes it.
         partial = Path(f"{args.json}.partial") if args.json else None
-        code, found = launch.contract(folder, extra + [f"--clause={c}" for c in args.clause]
-                                      + _setting_args(args), workers, partial)
+        clause_args = [f"--ioconform-clause={c}" for c in args.clause]
+        code, found = launch.contract(folder, extra + clause_args + _setting_args(args),
+                                      workers, partial)
         if partial is not None:
             partial.unlink(missing_ok=True)
         interrupted = code == EXIT_INTERRUPTED
@@ -430,11 +431,12 @@ def _write_manifest(impl: Implementation, folder: Path) -> Path:
 
 
 def _setting_args(args: argparse.Namespace) -> list[str]:
-    out = ["--ioconform-seed", args.seed] + (["--no-trace"] if args.no_trace else [])
+    out = ["--ioconform-seed", args.seed] + (["--ioconform-no-trace"] if args.no_trace else [])
     if args.confirm < 0:
         raise UsageError("--confirm must be a whole number, 0 or more")
     out += ["--ioconform-confirm", str(args.confirm)]
-    out += ["--sandbox", args.sandbox] + (["--sanitize"] if args.sanitize else [])
+    out += ["--ioconform-sandbox", args.sandbox] + (["--ioconform-sanitize"]
+                                                     if args.sanitize else [])
     if args.limits:
         try:
             Limits.from_arg(args.limits)
@@ -444,12 +446,12 @@ def _setting_args(args: argparse.Namespace) -> list[str]:
     if why := check_policy(Policy(args.sandbox)):
         raise UsageError(why)
     if args.strict:
-        out.append("--strict-should")
+        out.append("--ioconform-strict")
     if args.timeout_scale is not None:
         if not 0 < args.timeout_scale <= MAX_SCALE:
             raise UsageError(f"--timeout-scale must be a positive number, at most "
                              f"{MAX_SCALE:g}")
-        out += ["--timeout-scale", str(args.timeout_scale)]
+        out += ["--ioconform-timeout-scale", str(args.timeout_scale)]
     return out
 
 

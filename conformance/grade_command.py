@@ -129,7 +129,7 @@ def grade_main(args: argparse.Namespace) -> int:
                 assert s.impl is not None
                 path = folder / f"{s.name}.toml"
                 path.write_text(to_toml(s.impl), encoding="utf-8")  # workers: up to date
-                manifests += ["--manifest", str(path)]
+                manifests += ["--ioconform-manifest", str(path)]
             code, found = launch.contract(folder, manifests + _settings(course, options, scale),
                                           workers)
             results = found or []
@@ -176,19 +176,19 @@ def _in_loopback_only(argv: list[str]) -> int:
 
 
 def _settings(course: Course, options: Options, scale: float) -> list[str]:
-    out = [f"--clause={c}" for c in course.clauses]
-    out += ["--sandbox", options.sandbox.mode,
+    out = [f"--ioconform-clause={c}" for c in course.clauses]
+    out += ["--ioconform-sandbox", options.sandbox.mode,
             "--ioconform-limits", options.sandbox.limits.to_arg()]
     if options.sanitize:
-        out.append("--sanitize")
+        out.append("--ioconform-sanitize")
     out += ["--ioconform-seed", course.seed]
     out += ["--ioconform-confirm", str(options.confirm)]
     if course.strict:
-        out.append("--strict-should")
+        out.append("--ioconform-strict")
     if not options.trace:
-        out.append("--no-trace")
+        out.append("--ioconform-no-trace")
     if scale != 1.0:
-        out += ["--timeout-scale", str(scale)]
+        out += ["--ioconform-timeout-scale", str(scale)]
     return out
 
 

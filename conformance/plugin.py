@@ -56,19 +56,25 @@ _BLOCKED = pytest.StashKey[Path]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ioconform", "ioconform conformance suite")
-    group.addoption("--impl", action="append", default=[], metavar="NAME",
+    group.addoption("--ioconform-impl", action="append", default=[], metavar="NAME",
+                    dest="impl",
                     help="run only this implementation (repeatable)")
-    group.addoption("--model", action="append", default=[], metavar="MODEL", dest="io_model",
+    group.addoption("--ioconform-model", action="append", default=[], metavar="MODEL",
+                    dest="io_model",
                     help=f"run only implementations of this model ({', '.join(MODELS)})")
-    group.addoption("--manifest", action="append", default=[], metavar="PATH",
+    group.addoption("--ioconform-manifest", action="append", default=[], metavar="PATH",
+                    dest="manifest",
                     help="implementation manifest (ioconform.toml or its folder) instead of "
                          "the bundled references (repeatable)")
-    group.addoption("--clause", action="append", default=[], metavar="ID",
+    group.addoption("--ioconform-clause", action="append", default=[], metavar="ID",
+                    dest="clause",
                     help="run only this clause or family, e.g. ECHO-2 or ECHO (repeatable)")
-    group.addoption("--mutants", action="store_true", default=False,
+    group.addoption("--ioconform-mutants", action="store_true", default=False,
+                    dest="mutants",
                     help="run the bundled mutants (deliberately broken servers) instead of "
                          "the references")
-    group.addoption("--no-trace", action="store_true", default=False,
+    group.addoption("--ioconform-no-trace", action="store_true", default=False,
+                    dest="no_trace",
                     help="skip the clauses that need the syscall tracer (strace)")
     group.addoption("--ioconform-json", metavar="PATH", default=None,
                     help="write every verdict as JSON to PATH")
@@ -91,12 +97,12 @@ def _implementations(config: pytest.Config) -> list[Implementation]:
     if names := config.getoption("impl"):
         known = {i.name for i in impls}
         if unknown := [n for n in names if n not in known]:
-            raise pytest.UsageError(f"ioconform: --impl: unknown implementation(s) "
+            raise pytest.UsageError(f"ioconform: --ioconform-impl: unknown implementation(s) "
                                     f"{', '.join(unknown)} (known: {', '.join(sorted(known))})")
         impls = [i for i in impls if i.name in names]
     if models := config.getoption("io_model"):
         if unknown := [m for m in models if m not in MODELS]:
-            raise pytest.UsageError(f"ioconform: --model: unknown model(s) "
+            raise pytest.UsageError(f"ioconform: --ioconform-model: unknown model(s) "
                                     f"{', '.join(unknown)} (known: {', '.join(MODELS)})")
         impls = [i for i in impls if i.model in models]
     return impls
@@ -172,12 +178,23 @@ def _selection(config: pytest.Config) -> list[tuple[Implementation, Clause]]:
         try:
             clauses = select_clauses(config.getoption("clause"))
         except ValueError as e:
-            raise pytest.UsageError(f"ioconform: --clause: {e}") from None
+            raise pytest.UsageError(f"ioconform: --ioconform-clause: {e}") from None
         config.stash[_SELECTION] = [(i, c) for i in _implementations(config) for c in clauses]
     return config.stash[_SELECTION]
 
 
+def _asked(config: pytest.Config) -> bool:
+    """Does this session run the contract (``--pyargs conformance``, the CLI's
+    test_contract.py, or an ``--ioconform-*`` option)?  The plugin is loaded into every
+    pytest session where ioconform is installed, and keeps quiet in the others."""
+    args = [str(a) for a in config.invocation_params.args]
+    return any(a == "conformance" or a.startswith("conformance/") or "test_contract" in a
+               or a.startswith("--ioconform-") for a in args)
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    if not _asked(config):
+        return []
     lines = []
     for name in settings.SETTINGS:
         value, source = settings.resolve(config, name)

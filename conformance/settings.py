@@ -62,10 +62,10 @@ DEFAULT_CONFIRM = 2  # a failure is run up to twice more: the majority of 3 runs
 
 SETTINGS = {
     s.name: s for s in (
-        Setting("ioconform_strict", "--strict-should", "IOCONFORM_STRICT",
+        Setting("ioconform_strict", "--ioconform-strict", "IOCONFORM_STRICT",
                 "count failed SHOULD clauses as failures (verdict 'fail' instead of "
                 "'non-strict')", _flag, False),
-        Setting("ioconform_timeout_scale", "--timeout-scale", "IOCONFORM_TIMEOUT_SCALE",
+        Setting("ioconform_timeout_scale", "--ioconform-timeout-scale", "IOCONFORM_TIMEOUT_SCALE",
                 "multiply every deadline (startup, stall, stop ...) by this factor, for "
                 "slow machines", _positive, 1.0),
         Setting("ioconform_seed", "--ioconform-seed", "IOCONFORM_SEED",
@@ -76,11 +76,11 @@ SETTINGS = {
                 "the failure only when it holds a majority of the 1+N runs (a failure that "
                 "does not repeat passes, and says so); 0: one run decides",
                 _count, DEFAULT_CONFIRM),
-        Setting("ioconform_sanitize", "--sanitize", "IOCONFORM_SANITIZE",
+        Setting("ioconform_sanitize", "--ioconform-sanitize", "IOCONFORM_SANITIZE",
                 "build C and C++ servers with AddressSanitizer and UBSan (compiler shims on "
                 "PATH) and check ROBUST-4: memory errors become failures with the "
                 "sanitizer's report", _flag, False),
-        Setting("ioconform_sandbox", "--sandbox", "IOCONFORM_SANDBOX",
+        Setting("ioconform_sandbox", "--ioconform-sandbox", "IOCONFORM_SANDBOX",
                 f"run servers and builds in the bubblewrap sandbox: {' | '.join(MODES)} "
                 "(off: resource limits only; auto: sandbox where possible; require: refuse "
                 "to run without it)", parse_mode, "off"),

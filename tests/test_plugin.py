@@ -29,8 +29,9 @@ def verdicts(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
 
 def test_selected_clauses_run_and_inapplicable_ones_are_skipped(pytester: pytest.Pytester) -> None:
     out = pytester.path / "results.json"
-    result = contract(pytester, "--impl", "py-epoll-et", "--clause", "ECHO-1", "--clause",
-                      "LT-1", "-rs", "--ioconform-json", str(out))
+    result = contract(pytester, "--ioconform-impl", "py-epoll-et", "--ioconform-clause",
+                      "ECHO-1", "--ioconform-clause", "LT-1", "-rs", "--ioconform-json",
+                      str(out))
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["SKIPPED [[]1[]] *: n/a: LT-1 applies to level-triggered "
                                  "models; py-epoll-et is epoll-et/echo"])
@@ -44,7 +45,8 @@ def test_selected_clauses_run_and_inapplicable_ones_are_skipped(pytester: pytest
 
 def test_a_family_selects_all_its_clauses(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--pyargs", "conformance", "--collect-only", "-q",
-                                           "--impl", "py-poll", "--clause", "ECHO")
+                                           "--ioconform-impl", "py-poll",
+                                           "--ioconform-clause", "ECHO")
     result.stdout.fnmatch_lines([f"*test_contract[[]py-poll:ECHO-{n}[]]" for n in (1, 2, 3, 4)])
     assert result.ret == 0
 
@@ -52,22 +54,23 @@ def test_a_family_selects_all_its_clauses(pytester: pytest.Pytester) -> None:
 def test_unknown_implementation_is_refused_naming_the_known_ones(
     pytester: pytest.Pytester,
 ) -> None:
-    result = contract(pytester, "--impl", "nosuch")
+    result = contract(pytester, "--ioconform-impl", "nosuch")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*ioconform: --impl: unknown implementation(s) nosuch "
+    result.stderr.fnmatch_lines(["*ioconform: --ioconform-impl: unknown implementation(s) nosuch "
                                  "(known: *py-epoll-et*py-select*)"])
     assert " passed" not in result.stdout.str()
 
 
 def test_unknown_clause_is_refused(pytester: pytest.Pytester) -> None:
-    result = contract(pytester, "--impl", "py-poll", "--clause", "NOPE")
+    result = contract(pytester, "--ioconform-impl", "py-poll", "--ioconform-clause", "NOPE")
     assert result.ret != 0
-    result.stderr.fnmatch_lines(["*ioconform: --clause: unknown clause(s) or famil(ies) NOPE*"])
+    result.stderr.fnmatch_lines(["*ioconform: --ioconform-clause: unknown clause(s) or "
+                                 "famil(ies) NOPE*"])
     assert " passed" not in result.stdout.str()
 
 
-@pytest.mark.parametrize("option", [["--impl", "nosuch"], ["--clause", "NOPE"],
-                                    ["--manifest", "missing.toml"]])
+@pytest.mark.parametrize("option", [["--ioconform-impl", "nosuch"], ["--ioconform-clause", "NOPE"],
+                                    ["--ioconform-manifest", "missing.toml"]])
 def test_bad_selection_is_a_usage_error(pytester: pytest.Pytester, option: list[str]) -> None:
     result = contract(pytester, *option)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -77,10 +80,10 @@ def test_bad_selection_is_a_usage_error(pytester: pytest.Pytester, option: list[
 def test_bad_timeout_scale_is_a_usage_error_naming_its_source(
     pytester: pytest.Pytester,
 ) -> None:
-    result = contract(pytester, "--timeout-scale=-1")
+    result = contract(pytester, "--ioconform-timeout-scale=-1")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: ioconform: command line --timeout-scale: must be a "
-                                 "positive number, got '-1'"])
+    result.stderr.fnmatch_lines(["ERROR: ioconform: command line --ioconform-timeout-scale: "
+                                 "must be a positive number, got '-1'"])
 
 
 def test_bad_setting_in_the_environment_names_the_variable(
@@ -98,7 +101,8 @@ def test_header_shows_each_setting_and_its_source(
 ) -> None:
     pytester.makeini("[pytest]\nioconform_seed = from-the-ini\nioconform_timeout_scale = 3\n")
     monkeypatch.setenv("IOCONFORM_TIMEOUT_SCALE", "2")
-    result = contract(pytester, "--collect-only", "--impl", "py-poll", "--clause", "START-1")
+    result = contract(pytester, "--collect-only", "--ioconform-impl", "py-poll",
+                      "--ioconform-clause", "START-1")
     assert result.ret == 0
     result.stdout.fnmatch_lines([
         "ioconform: strict=False (default)",
@@ -109,9 +113,9 @@ def test_header_shows_each_setting_and_its_source(
 
 def test_every_result_reaches_the_json_under_xdist(pytester: pytest.Pytester) -> None:
     out = pytester.path / "results.json"
-    result = contract(pytester, "-n", "2", "--impl", "py-poll", "--impl", "py-blocking",
-                      "--clause", "START-1", "--clause", "ECHO-1", "--clause", "ACCEPT-2",
-                      "--ioconform-json", str(out))
+    result = contract(pytester, "-n", "2", "--ioconform-impl", "py-poll", "--ioconform-impl",
+                      "py-blocking", "--ioconform-clause", "START-1", "--ioconform-clause",
+                      "ECHO-1", "--ioconform-clause", "ACCEPT-2", "--ioconform-json", str(out))
     result.assert_outcomes(passed=5, skipped=1)
     found = verdicts(out)
     assert {k: r["verdict"] for k, r in found.items()} == {
@@ -139,8 +143,9 @@ def test_declared_limitations_become_xfail_or_xpass(pytester: pytest.Pytester) -
     fine = _manifest(pytester.path / "fine", "declared-fine", "poll",
                      "implementations.poll_loop", "we thought it was broken")
     out = pytester.path / "results.json"
-    result = contract(pytester, "--manifest", str(broken), "--manifest", str(fine), "--clause",
-                      "ECHO-1", "--timeout-scale", "0.5", "--ioconform-json", str(out))
+    result = contract(pytester, "--ioconform-manifest", str(broken), "--ioconform-manifest",
+                      str(fine), "--ioconform-clause", "ECHO-1", "--ioconform-timeout-scale",
+                      "0.5", "--ioconform-json", str(out))
     result.assert_outcomes(xfailed=1, xpassed=1)
     found = verdicts(out)
     assert found["declared-broken", "ECHO-1"]["verdict"] == "xfail"
@@ -161,8 +166,9 @@ def test_a_failure_is_confirmed_by_a_re_run_and_the_runs_reach_the_json(
     """--ioconform-confirm 1: ECHO-3 of a read-once mutant fails on a fresh server
     again, so it counts, and the JSON gives both runs; the header says where N came from."""
     out = tmp_path / "v.json"
-    result = contract(pytester, "--mutants", "--impl", ET_NO_DRAIN.name, "--clause",
-                      "ECHO-3", "--timeout-scale", "0.5", "--ioconform-confirm", "1",
+    result = contract(pytester, "--ioconform-mutants", "--ioconform-impl", ET_NO_DRAIN.name,
+                      "--ioconform-clause", "ECHO-3", "--ioconform-timeout-scale", "0.5",
+                      "--ioconform-confirm", "1",
                       "--ioconform-json", str(out))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["ioconform: confirm=1 (command line --ioconform-confirm)"])
@@ -186,8 +192,9 @@ def test_every_verdict_is_appended_once_as_it_is_reached_even_with_workers(
     only the controller writes the partial file and counts progress (a worker's count
     made the progress line jump backwards, and each verdict was written twice)."""
     partial = pytester.path / "partial.jsonl"
-    result = contract(pytester, "--impl", "py-poll", "--impl", "py-select", "--clause", "ECHO",
-                      "-n", "2", "--ioconform-partial", str(partial), "--ioconform-progress")
+    result = contract(pytester, "--ioconform-impl", "py-poll", "--ioconform-impl", "py-select",
+                      "--ioconform-clause", "ECHO", "-n", "2", "--ioconform-partial",
+                      str(partial), "--ioconform-progress")
     echo = len(select_clauses(["ECHO"]))
     result.assert_outcomes(passed=2 * echo)
     lines = [json.loads(ln) for ln in partial.read_text(encoding="utf-8").splitlines()]
@@ -195,3 +202,20 @@ def test_every_verdict_is_appended_once_as_it_is_reached_even_with_workers(
         (i, c.id) for i in ("py-poll", "py-select") for c in select_clauses(["ECHO"]))
     counts = [int(m) for m in re.findall(r"\[(\d+)/2 servers", result.stderr.str())]
     assert counts == [1, 2], result.stderr.str()  # one line per server done, rising
+
+
+def test_a_project_with_its_own_model_option_runs_beside_the_plugin_quietly(
+        pytester: pytest.Pytester) -> None:
+    """The plugin is loaded into every pytest session where ioconform is installed: its
+    options are prefixed (a conftest of another project may define --model), and a
+    session that does not run the contract gets no ioconform header lines."""
+    pytester.makeconftest("""
+        def pytest_addoption(parser):
+            parser.addoption("--model", default="theirs")
+            parser.addoption("--clause", default="theirs")
+    """)
+    pytester.makepyfile("def test_theirs(pytestconfig):\n"
+                        "    assert pytestconfig.getoption('model') == 'mine'\n")
+    result = pytester.runpytest_subprocess("--model", "mine", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "ioconform:" not in result.stdout.str()
