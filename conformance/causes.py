@@ -108,6 +108,12 @@ def likely(results: Sequence[Result]) -> list[Cause]:
         causes.append(Cause(text, lead.clause, tuple(r.clause for r in mine)))
         left = [r for r in left if r not in mine]
 
+    def rule(name: str, shows: Callable[[Result], bool], text: str,
+             leads: tuple[str, ...]) -> None:
+        if hits := [r for r in left if shows(r)]:
+            lead = next((r for c in leads for r in hits if r.clause == c), hits[0])
+            claim(text, lead, _either(shows, _SYMPTOMS.get(name, set())))
+
     if (start := next((r for r in left if r.clause == "START-1"), None)) is not None:
         claim(_RULES[0][2], start, lambda r: True)
     if ended := [r for r in left if _ended(r)]:
@@ -115,17 +121,43 @@ def likely(results: Sequence[Result]) -> list[Cause]:
         claim(f"the server {how} in the middle of {len(ended)} check(s): its last "
               f"stderr lines (in {ended[0].clause}'s diagnosis) say why; a server keeps "
               "serving until it is told to stop", ended[0], lambda r: _ended(r) is not None)
-    for name, shows, text, leads in _RULES[1:]:
-        hits = [r for r in left if shows(r)]
-        if not hits:
-            continue
-        lead = next((r for c in leads for r in hits if r.clause == c), hits[0])
-        claim(text, lead, _either(shows, _SYMPTOMS.get(name, set())))
+    # The rules with evidence of their own (a trace, the budget) before one problem that
+    # shows everywhere; the rules that go by family only after it.
+    for r in _RULES[1:5]:
+        rule(*r)
+    if common := _widespread(left):
+        problem, mine = common
+        families = len({r.family for r in mine})
+        claim(f"the server stops answering in {len(mine)} checks across {families} families "
+              f"({problem!r}): it likely serves its first client and then blocks (in "
+              "accept(), recv() or a busy loop), or serves one client at a time; the "
+              f"diagnosis of {mine[0].clause} shows where the stream stalled",
+              mine[0], _same_problem(problem))
+    for r in _RULES[5:]:
+        rule(*r)
     while left:  # no rule: the first failure of each family speaks for its family
         first = left[0]
         problem = _problem(first) or "see its diagnosis"
         claim(f"{first.clause}: {problem}", first, _either(lambda r: False, {first.family}))
     return causes[:MOST]
+
+
+def _same_problem(problem: str) -> Callable[[Result], bool]:
+    return lambda r: _problem(r) == problem
+
+
+def _widespread(failed: list[Result]) -> tuple[str, list[Result]] | None:
+    """(problem, its failures) when one problem line fails clauses of four families or
+    more: one defect showing everywhere, not four."""
+    by_problem: dict[str, list[Result]] = {}
+    for r in failed:
+        if problem := _problem(r):
+            by_problem.setdefault(problem, []).append(r)
+    best = max(by_problem.items(), key=lambda kv: len({r.family for r in kv[1]}),
+               default=None)
+    if best is None or len({r.family for r in best[1]}) < 4:
+        return None
+    return best
 
 
 def _either(shows: Callable[[Result], bool], families: set[str]) -> Callable[[Result], bool]:

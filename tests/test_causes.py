@@ -44,9 +44,24 @@ def test_a_server_that_exits_is_told_so_once_not_the_clauses() -> None:
 
 def test_only_failures_count_and_at_most_three_causes_are_named() -> None:
     assert causes.likely([_r("FAIRNESS-2", Verdict.NON_STRICT), _r("ECHO-1", Verdict.SKIP)]) == []
-    many = [_r(c) for c in ("IDLE-1", "STOP-1", "ROBUST-1", "CAPACITY-1", "LEAK-1")]
+    many = [_r(c, problem=f"{c} broke") for c in ("IDLE-1", "STOP-1", "ROBUST-1",
+                                                   "CAPACITY-1", "LEAK-1")]
     found = causes.likely(many)
     assert len(found) == causes.MOST
     assert [c.lead for c in found] == ["LEAK-1", "STOP-1", "IDLE-1"]  # rules, then by family
     assert found[1].to_dict() == {"cause": found[1].text, "lead": "STOP-1",
                                   "explains": ["STOP-1"]}
+
+
+def test_one_stall_everywhere_is_one_cause_not_one_per_family() -> None:
+    """A server that serves its first client and then spins fails a dozen families with
+    the same stalled echo: one cause, led by the first of them in contract order."""
+    stalled = [_r(c, problem="the echo is incomplete")
+               for c in ("ACCEPT-2", "ECHO-4", "FAIRNESS-1", "DISCONNECT-2", "ROBUST-1")]
+    found = causes.likely([*stalled, _r("IDLE-1", problem="CPU use while idle is too high")])
+    assert found[0].lead == "ACCEPT-2" and "stops answering in 5 checks across 5" in \
+        found[0].text
+    assert found[1].lead == "IDLE-1"
+    # Three families sharing a problem are three causes' worth of evidence, not one.
+    few = causes.likely(stalled[:3])
+    assert [c.lead for c in few] == ["ACCEPT-2", "ECHO-4", "FAIRNESS-1"]
