@@ -57,24 +57,24 @@ _BLOCKED = pytest.StashKey[Path]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ioconform", "ioconform conformance suite")
     group.addoption("--ioconform-impl", action="append", default=[], metavar="NAME",
-                    dest="impl",
+                    dest="ioconform_impl",
                     help="run only this implementation (repeatable)")
     group.addoption("--ioconform-model", action="append", default=[], metavar="MODEL",
-                    dest="io_model",
+                    dest="ioconform_model",
                     help=f"run only implementations of this model ({', '.join(MODELS)})")
     group.addoption("--ioconform-manifest", action="append", default=[], metavar="PATH",
-                    dest="manifest",
+                    dest="ioconform_manifest",
                     help="implementation manifest (ioconform.toml or its folder) instead of "
                          "the bundled references (repeatable)")
     group.addoption("--ioconform-clause", action="append", default=[], metavar="ID",
-                    dest="clause",
+                    dest="ioconform_clause",
                     help="run only this clause or family, e.g. ECHO-2 or ECHO (repeatable)")
     group.addoption("--ioconform-mutants", action="store_true", default=False,
-                    dest="mutants",
+                    dest="ioconform_mutants",
                     help="run the bundled mutants (deliberately broken servers) instead of "
                          "the references")
     group.addoption("--ioconform-no-trace", action="store_true", default=False,
-                    dest="no_trace",
+                    dest="ioconform_no_trace",
                     help="skip the clauses that need the syscall tracer (strace)")
     group.addoption("--ioconform-json", metavar="PATH", default=None,
                     help="write every verdict as JSON to PATH")
@@ -88,19 +88,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _implementations(config: pytest.Config) -> list[Implementation]:
     try:
-        if paths := config.getoption("manifest"):
+        if paths := config.getoption("ioconform_manifest"):
             impls = [load(p) for p in paths]
         else:
-            impls = bundled(mutants=config.getoption("mutants"))
+            impls = bundled(mutants=config.getoption("ioconform_mutants"))
     except ManifestError as e:
         raise pytest.UsageError(f"ioconform: {e}") from None
-    if names := config.getoption("impl"):
+    if names := config.getoption("ioconform_impl"):
         known = {i.name for i in impls}
         if unknown := [n for n in names if n not in known]:
             raise pytest.UsageError(f"ioconform: --ioconform-impl: unknown implementation(s) "
                                     f"{', '.join(unknown)} (known: {', '.join(sorted(known))})")
         impls = [i for i in impls if i.name in names]
-    if models := config.getoption("io_model"):
+    if models := config.getoption("ioconform_model"):
         if unknown := [m for m in models if m not in MODELS]:
             raise pytest.UsageError(f"ioconform: --ioconform-model: unknown model(s) "
                                     f"{', '.join(unknown)} (known: {', '.join(MODELS)})")
@@ -146,10 +146,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if why := sandbox.check_policy(policy):
         raise pytest.UsageError(f"ioconform: {why}")
     sandbox.activate(policy)  # the default of every server and build of this process
+    trace = not config.getoption("ioconform_no_trace")
     config.stash[_OPTIONS] = runner.Options(strict=strict, timing=Timing().scaled(scale),
-                                            seed=seed, trace=not config.getoption("no_trace"),
-                                            sandbox=policy, sanitize=sanitized,
-                                            confirm=confirm)
+                                            seed=seed, trace=trace, sandbox=policy,
+                                            sanitize=sanitized, confirm=confirm)
     config.pluginmanager.register(_Recorder(config), "ioconform-recorder")
     if hasattr(config, "workerinput"):
         config.stash[_BLOCKED] = Path(config.workerinput["ioconform_blocked"])
@@ -176,7 +176,7 @@ def _raise_fd_limit() -> None:
 def _selection(config: pytest.Config) -> list[tuple[Implementation, Clause]]:
     if _SELECTION not in config.stash:
         try:
-            clauses = select_clauses(config.getoption("clause"))
+            clauses = select_clauses(config.getoption("ioconform_clause"))
         except ValueError as e:
             raise pytest.UsageError(f"ioconform: --ioconform-clause: {e}") from None
         config.stash[_SELECTION] = [(i, c) for i in _implementations(config) for c in clauses]
