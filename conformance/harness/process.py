@@ -194,10 +194,13 @@ class ServerProcess:
         if self._confined.sandboxed:
             del env[TOKEN_ENV]  # only the server carries it, not bwrap's monitor
         try:
-            self._popen = subprocess.Popen(  # type: ignore[call-overload]
-                self._confined.argv, cwd=self.impl.cwd, env=env, stdin=subprocess.DEVNULL,
+            # Wine's CreateProcess now and then answers "Internal error" on an idle
+            # machine (a Wine-leg run lost ECHO-1 of a reference to it): try again.
+            argv = self._confined.argv
+            self._popen = transient.retried(lambda: subprocess.Popen(  # type: ignore[call-overload]
+                argv, cwd=self.impl.cwd, env=env, stdin=subprocess.DEVNULL,
                 stdout=out_w, stderr=err_w, close_fds=True, **kwargs,
-            )
+            ))
         except OSError:
             for fd in (out_r, out_w, err_r, err_w):
                 if fd >= 0:

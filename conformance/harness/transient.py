@@ -38,6 +38,7 @@ WINERRORS = frozenset({
     234,  # ERROR_MORE_DATA: the same, from Wine's NSI
     299,  # ERROR_PARTIAL_COPY: a starting process's memory read half-way
     1237,  # ERROR_RETRY
+    1359,  # ERROR_INTERNAL_ERROR: Wine's CreateProcess, now and then ("Internal error")
     1450, 1451, 1452, 1453, 1454, 1455,  # ERROR_NO_SYSTEM_RESOURCES ... COMMITMENT_LIMIT
     10055,  # WSAENOBUFS: no buffer space for one more socket while others churn
 })
