@@ -24,7 +24,6 @@ from conformance.clause import FAMILIES, REGISTRY, Level, Verdict
 from conformance.manifest import Implementation
 from conformance.runner import Result
 
-STARTLESS = "START-1"
 # A failure, strictly: a SHOULD clause not met counts against a mutant too.
 _FAILED = frozenset({Verdict.FAIL, Verdict.NON_STRICT})
 _CELL_LEGEND = ("K killed (a must_fail clause of the family failed) · S survived (one did "
@@ -93,17 +92,13 @@ def build(impls: Sequence[Implementation], results: Iterable[Result]) -> KillMat
     mutants = []
     for impl in impls:
         mine = by_impl.get(impl.name, {})
-        # A server that never serves its first client (START-1) fails everything after
-        # it: for such a mutant every other failure is collateral.
-        expected = (set(REGISTRY) if STARTLESS in impl.must_fail
-                    else set(impl.must_fail) | set(impl.may_fail))
         mutants.append(Mutant(
             impl, mine,
             # A must_fail clause left out of the run (--clause) is not judged.
             survived=[mine[c] for c in impl.must_fail
                       if c in mine and mine[c].verdict not in _FAILED],
             false_alarms=[r for r in mine.values()
-                          if r.verdict in _FAILED and r.clause not in expected]))
+                          if r.verdict in _FAILED and not impl.foresees(r.clause)]))
     exercised = {r.clause for m in mutants for r in m.results.values()
                  if r.verdict not in (Verdict.NA, Verdict.SKIP)}
     failed = {r.clause for m in mutants for r in m.results.values() if r.verdict in _FAILED}

@@ -55,6 +55,11 @@ class ManifestError(Exception):
     """A manifest or command line that cannot describe a runnable implementation."""
 
 
+# A mutant that must fail this clause never serves its first client, and so fails every
+# clause after it.
+STARTLESS = "START-1"
+
+
 @dataclass(frozen=True)
 class Implementation:
     name: str
@@ -70,6 +75,13 @@ class Implementation:
     source: str = "command line"
     build: tuple[str, ...] = ()
     build_timeout: float = 300.0
+
+    def foresees(self, clause_id: str) -> bool:
+        """A mutant's failure of this clause is its defect's doing: a clause it must or may
+        fail, or any clause at all for one that never serves its first client (START-1
+        in ``must_fail``).  Always false for a submission, which names neither."""
+        return (clause_id in self.must_fail or clause_id in self.may_fail
+                or STARTLESS in self.must_fail)
 
     def argv(self, port: int, python: str | None = None) -> list[str]:
         """The command, with the port and ``python`` (default: this Python) put in."""

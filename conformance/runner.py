@@ -5,14 +5,15 @@ never depends on which clauses ran before, and a crash is attributed to the clau
 caused it.  Starting a server costs tens of milliseconds, which parallel workers absorb.
 
 A failure counts only when most runs agree (``Options.confirm``): a clause that failed
-on a server that was listening is run again, each time on a fresh server, until one
-outcome holds a majority of the 1 + confirm runs allowed.  A failure that does not
-repeat is a pass whose detail tells that it failed once; a failure that repeats is a
-failure whose detail tells how many runs it took.  Same inputs, same verdict, on an
-idle or a loaded machine: a chance failure that would have flipped a score must now
-happen in most runs.  A server that never listened is not run again (its failure is
-no chance, and each run would wait out the start-up deadline), nor is a build that
-failed or a program that could not be started.
+on a server that was listening (for a mutant: outside the clauses its defect explains)
+is run again, each time on a fresh server, until one outcome holds a majority of the
+1 + confirm runs allowed.  A failure that does not repeat is a pass whose detail tells
+that it failed once; a failure that repeats is a failure whose detail tells how many
+runs it took.  Same inputs, same verdict, on an idle or a loaded machine: a chance
+failure that would have flipped a score must now happen in most runs.  A server that
+never listened is not run again (its failure is no chance, and each run would wait out
+the start-up deadline), nor is a build that failed or a program that could not be
+started.
 """
 
 from __future__ import annotations
@@ -184,7 +185,10 @@ def _confirmed(clause: Clause, impl: Implementation,
     """The verdict that most runs agree on, the detail, every run's verdict (empty when
     the clause ran once) and the seconds the re-runs took."""
     first = _check(clause, impl, options)
-    if options.confirm <= 0 or not first.chance:
+    # A mutant's foreseen failure is one run: a kill must be deterministic, and a chance
+    # pass must not outvote it.  Its unforeseen one is re-run like a student's, since a
+    # false alarm is a verdict a grade would give, and a grade confirms its failures.
+    if options.confirm <= 0 or not first.chance or impl.foresees(clause.id):
         return first.verdict, first.detail, [], 0.0
     started = time.monotonic()
     runs, allowed = [first], 1 + options.confirm

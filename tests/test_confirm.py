@@ -82,6 +82,22 @@ def test_the_runs_travel_in_the_result_json(monkeypatch: pytest.MonkeyPatch) -> 
                                     if k not in ("runs", "confirm_s")}).runs == []
 
 
+@pytest.mark.parametrize(("must_fail", "may_fail", "runs"), [
+    (("ECHO-1",), (), 1),  # a kill is one run: a chance pass must not outvote it
+    ((), ("ECHO-1",), 1),  # foreseen collateral too
+    (("START-1",), (), 1),  # a mutant that never serves: every failure is its defect's
+    (("LEAK-2",), ("DISCONNECT-4",), 3),  # unforeseen: confirmed as a grade would
+])
+def test_a_mutant_re_runs_only_the_failures_its_defect_does_not_explain(
+        monkeypatch: pytest.MonkeyPatch, must_fail: tuple[str, ...],
+        may_fail: tuple[str, ...], runs: int) -> None:
+    made = _scripted(monkeypatch, [FAIL, PASS, PASS])
+    mutant = replace(IMPL, must_fail=must_fail, may_fail=may_fail)
+    result = runner.run(REGISTRY["ECHO-1"], mutant, Options(confirm=2))
+    assert len(made) == runs
+    assert result.verdict is (Verdict.FAIL if runs == 1 else Verdict.PASS)
+
+
 def test_the_summary_line_counts_each_kind() -> None:
     assert report.confirmations([("pass", [], 0.0), ("fail", [], 0.0)]) == ""
     line = report.confirmations([("fail", ["fail", "fail"], 1.0),
