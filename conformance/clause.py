@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -113,7 +113,9 @@ class Clause:
     # Wall-clock seconds for the whole check once the server listens (times
     # --timeout-scale): every wait inside has its own bound, the clause has this one.
     budget: float = 0.0
-
+    # Where the clause cannot be observed, and why: place ("wine", "windows") -> reason.
+    # The clause is skipped there with the reason, and stays in force everywhere else.
+    gaps: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def family(self) -> str:
@@ -123,8 +125,26 @@ class Clause:
     def number(self) -> int:
         return int(self.id.split("-", 1)[1])
 
+    @property
+    def module_path(self) -> str:
+        """The file the clause is declared and checked in, from the repository's root."""
+        return self.check.__module__.replace(".", "/") + ".py"
+
+    def gap(self, places: Iterable[str]) -> str | None:
+        """Why the clause cannot be judged in the first of ``places`` it has a gap in."""
+        for place in places:
+            if place in self.gaps:
+                return f"{GAP_PLACES[place]}: {self.gaps[place]}"
+        return None
+
 
 REGISTRY: dict[str, Clause] = {}
+# The places a clause may declare a gap for, as its skip reasons name them: "wine" is a
+# Windows program run under Wine (from either side), "windows" any Windows program.
+GAP_PLACES = {"wine": "under Wine", "windows": "on Windows"}
+# Under Wine the syscalls a tracer sees are Wine's own: every traced clause has this gap.
+_TRACED_UNDER_WINE = ("the system calls traced are Wine's, not the program's: the syscall "
+                      "oracle cannot see Winsock calls")
 # A clause's budget unless it declares one: four times the slowest check of a correct
 # server seen here (BACKPRESSURE-1 on a server echoing one byte per read, 41 s idle, about
 # 2.5 times that beside CI's other jobs).
@@ -134,7 +154,7 @@ DEFAULT_BUDGET = 180.0
 def clause(
     id: str, level: Level, requirement: str, *, applies: Applies = Applies(), hint: str,
     traced: bool = False, sanitized: bool = False, source: str = "",
-    budget: float = 0.0,
+    budget: float = 0.0, gaps: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[[Session], str | None]], Callable[[Session], str | None]]:
     """Declare a clause; the decorated function is its check."""
     m = _ID.match(id)
@@ -144,11 +164,16 @@ def clause(
         raise ValueError(f"clause {id} declared twice")
     if applies.models is not None and not applies.models <= MODELS.keys():
         raise ValueError(f"clause {id} names unknown models {set(applies.models) - MODELS.keys()}")
+    gaps = {p: " ".join(why.split()) for p, why in (gaps or {}).items()}
+    if unknown := set(gaps) - GAP_PLACES.keys():
+        raise ValueError(f"clause {id} declares a gap for unknown places {unknown}")
+    if traced:
+        gaps.setdefault("wine", _TRACED_UNDER_WINE)
 
     def register(check: Callable[[Session], str | None]) -> Callable[[Session], str | None]:
         REGISTRY[id] = Clause(id, level, " ".join(requirement.split()), applies,
                               " ".join(hint.split()), check, traced, sanitized,
-                              " ".join(source.split()), budget or DEFAULT_BUDGET)
+                              " ".join(source.split()), budget or DEFAULT_BUDGET, gaps)
         return check
 
     return register

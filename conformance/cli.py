@@ -19,13 +19,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import conformance.clauses  # noqa: F401  (registers the clauses)
-from conformance import __version__, falsealarms, grade_command, killmatrix, launch, report
+from conformance import __version__, falsealarms, killmatrix, launch, report
 from conformance.bench import command as bench_command
 from conformance.clause import Clause, Verdict
-from conformance.course import SANDBOX_MODES, CourseError
-from conformance.grading import GradingError
-from conformance.harness.sandbox import Limits, Policy, check_policy
-from conformance.launch import (
+from conformance.clauses import QUICK, select_clauses
+from conformance.exits import (
     EXIT_FAIL,
     EXIT_HARNESS,
     EXIT_INTERRUPTED,
@@ -33,8 +31,12 @@ from conformance.launch import (
     EXIT_USAGE,
     UsageError,
 )
+from conformance.grading import command as grade_command
+from conformance.grading.course import SANDBOX_MODES, CourseError
+from conformance.grading.submissions import GradingError
+from conformance.harness.sandbox import Limits, Policy, check_policy
+from conformance.implementation import Implementation
 from conformance.manifest import (
-    Implementation,
     ManifestError,
     bundled,
     corpus,
@@ -43,7 +45,6 @@ from conformance.manifest import (
     to_toml,
 )
 from conformance.models import MODELS, SERVICE_SUMMARY, SERVICES, current_platform
-from conformance.plugin import QUICK, select_clauses
 from conformance.runner import DEFAULT_SEED, foreign, unavailable
 from conformance.settings import DEFAULT_CONFIRM, MAX_SCALE
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from conformance.clause import FAMILIES, Level, Verdict
-from conformance.manifest import Implementation
+from conformance.implementation import Implementation
 from conformance.runner import Result
 
 _SHOULD_UNMET = frozenset({Verdict.FAIL, Verdict.NON_STRICT})

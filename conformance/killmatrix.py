@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from conformance.clause import FAMILIES, REGISTRY, Level, Verdict
-from conformance.manifest import Implementation
+from conformance.implementation import Implementation
 from conformance.runner import Result
 
 # A failure, strictly: a SHOULD clause not met counts against a mutant too.

@@ -11,13 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from conformance.exits import EXIT_INTERRUPTED, UsageError
 from conformance.runner import Result
-
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-
-class UsageError(Exception):
-    """A bad command line, manifest or course: exit status 2 with the message."""
 
 
 class WorkersError(UsageError, ValueError):

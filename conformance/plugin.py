@@ -36,13 +36,14 @@ from typing import Any
 
 import pytest
 
-import conformance.clauses  # noqa: F401  (registers the clauses)
 from conformance import runner, settings
-from conformance.clause import REGISTRY, Clause, Verdict, ordered
+from conformance.clause import Clause, Verdict, ordered
+from conformance.clauses import select_clauses
 from conformance.harness import sandbox, wine
 from conformance.harness.process import new_run, reset_inherited_signals, sweep
 from conformance.harness.session import Timing
-from conformance.manifest import Implementation, ManifestError, bundled, load
+from conformance.implementation import Implementation
+from conformance.manifest import ManifestError, bundled, load
 from conformance.models import MODELS
 
 _KEY = "ioconform"
@@ -106,25 +107,6 @@ def _implementations(config: pytest.Config) -> list[Implementation]:
                                     f"{', '.join(unknown)} (known: {', '.join(MODELS)})")
         impls = [i for i in impls if i.model in models]
     return impls
-
-
-# `check --quick`: the MUST clauses that catch most of what students hand in, each quick
-# on a correct server.  Chosen from the kill matrix by a greedy cover, cheapest per kill
-# first: they fail 34 of the 35 mutants that some MUST clause fails (the 35th, an
-# off-by-one, only AddressSanitizer sees: ROBUST-4 with --sanitize).
-QUICK = ("START-1", "STOP-1", "ACCEPT-3", "ECHO-2", "BACKPRESSURE-1", "FAIRNESS-1",
-         "DISCONNECT-2", "DISCONNECT-3", "LEAK-2", "IDLE-1", "CAPACITY-1", "CAPACITY-3",
-         "MODEL-1")
-
-
-def select_clauses(wanted: list[str]) -> list[Clause]:
-    """Clauses named by ID or family, in contract order; raises ValueError on unknowns."""
-    if not wanted:
-        return ordered()
-    families = {c.family for c in REGISTRY.values()}
-    if unknown := [w for w in wanted if w not in REGISTRY and w not in families]:
-        raise ValueError(f"unknown clause(s) or famil(ies) {', '.join(unknown)}")
-    return [c for c in ordered() if c.id in wanted or c.family in wanted]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -16,10 +16,10 @@ from typing import Any
 
 from conformance import __version__, causes
 from conformance.clause import FAMILIES, Clause, Verdict, ordered
-from conformance.gradebook import printable
-from conformance.manifest import Implementation
+from conformance.implementation import Implementation
 from conformance.models import MODELS, SERVICE_SUMMARY
 from conformance.runner import Result
+from conformance.text import printable
 
 # Worst first: the cell of a family shows the worst verdict among its clauses.
 _SEVERITY = [Verdict.ERROR, Verdict.FAIL, Verdict.XPASS, Verdict.NON_STRICT, Verdict.XFAIL,
@@ -253,9 +253,13 @@ def contract_markdown(clauses: Sequence[Clause] | None = None) -> str:
             continue
         out += ["", f"## {fam}", ""]
         for c in members:
+            gaps = [c.gap([p]) for p in c.gaps]
             out += [f"### {c.id} ({c.level.value})", "", c.requirement, "",
                     f"*Applies to:* {c.applies.describe()}.  ", f"*Hint:* {c.hint}  ",
-                    f"*Source:* {c.source}  ", f"*Budget:* {c.budget:g} s", ""]
+                    f"*Source:* {c.source}  ", f"*Budget:* {c.budget:g} s  ",
+                    *([f"*Not observable:* {'; '.join(g for g in gaps if g)}.  "]
+                      if gaps else []),
+                    f"*Checked in:* `{c.module_path}`", ""]
     return "\n".join(out).rstrip() + "\n"
 
 

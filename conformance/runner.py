@@ -33,7 +33,7 @@ from conformance.harness.ports import free_port, release, taken_by_another
 from conformance.harness.process import ServerProcess, describe_exit
 from conformance.harness.sandbox import Policy
 from conformance.harness.session import Session, Timing
-from conformance.manifest import Implementation
+from conformance.implementation import Implementation
 from conformance.models import MODELS, current_platform
 
 DEFAULT_SEED = "ioconform-1"
@@ -137,14 +137,8 @@ def run(clause: Clause, impl: Implementation, options: Options) -> Result:
                          "  hint:     make the build write the program the command runs")
     elif clause.traced and not options.trace:
         result.verdict, result.detail = Verdict.SKIP, "syscall tracing is off (--no-trace)"
-    elif clause.traced and (why := tracer.unavailable()):
-        result.verdict, result.detail = Verdict.SKIP, why
-    elif clause.traced and wine.emulates(impl.platforms):
-        result.verdict, result.detail = Verdict.SKIP, (
-            "under Wine the system calls traced are Wine's, not the program's: the syscall "
-            "oracle cannot see Winsock calls")
-    elif why := (wine.gap(clause.id, impl.platforms)
-                 or process.windows_gap(clause.id, impl.platforms)):
+    elif why := ((clause.traced and tracer.unavailable())
+                 or clause.gap(process.places(impl.platforms))):
         result.verdict, result.detail = Verdict.SKIP, why
     else:
         result.verdict, result.detail, result.runs, result.confirm_s = _confirmed(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from conformance.clause import Clause
-from conformance.manifest import Implementation
+from conformance.implementation import Implementation
 
 
 def test_contract(

@@ -19,7 +19,8 @@ import pytest
 
 import conformance.clauses  # noqa: F401  (registers the clauses)
 from conformance.harness.process import TOKEN_ENV
-from conformance.manifest import Implementation, from_command
+from conformance.implementation import Implementation
+from conformance.manifest import from_command
 
 pytest_plugins = ["pytester"]
 

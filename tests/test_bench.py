@@ -24,7 +24,7 @@ import pytest
 
 from conformance.bench import generator, measure, plots, report, session
 from conformance.bench.generator import Generator
-from conformance.launch import UsageError
+from conformance.exits import UsageError
 from conformance.manifest import bundled, from_command
 
 LINUX = sys.platform.startswith("linux")

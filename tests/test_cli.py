@@ -17,11 +17,11 @@ import pytest
 
 from conformance import __version__, report
 from conformance.clause import REGISTRY
+from conformance.clauses import select_clauses
 from conformance.cli import main
 from conformance.harness.process import sweep_dead_runs
 from conformance.manifest import bundled
 from conformance.models import MODELS
-from conformance.plugin import select_clauses
 
 ET_NO_DRAIN = next(m for m in bundled(mutants=True) if m.name == "mut-et-no-drain")
 
@@ -212,7 +212,7 @@ def test_check_stops_at_a_server_that_never_starts(ioconform_cli, tmp_path: Path
 
 def test_check_quick_runs_the_quick_profile_and_says_it_is_not_the_contract(
         ioconform_cli, tmp_path: Path) -> None:
-    from conformance.plugin import QUICK
+    from conformance.clauses import QUICK
 
     js = tmp_path / "r.json"
     ref = next(i for i in bundled() if i.name == "py-epoll-et")

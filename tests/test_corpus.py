@@ -16,7 +16,8 @@ import pytest
 
 from conformance import falsealarms
 from conformance.clause import REGISTRY, Level, Verdict
-from conformance.manifest import Implementation, corpus, from_command
+from conformance.implementation import Implementation
+from conformance.manifest import corpus, from_command
 from conformance.models import current_platform
 from conformance.runner import Result
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance import grading, manifest
+from conformance import manifest
 from conformance.clause import REGISTRY, Verdict
-from conformance.course import Course, CourseError, load, parse
+from conformance.grading import submissions
+from conformance.grading.course import Course, CourseError, load, parse
 from conformance.runner import Result
 
 
@@ -121,28 +122,28 @@ def test_discover_names_and_shards(tmp_path: Path) -> None:
     for name in ("carol", "alice", "bob bob", ".git", "__pycache__"):
         (tmp_path / "class" / name).mkdir(parents=True)
     single = _submission(tmp_path / "elsewhere" / "alice", STUDENT)
-    found = grading.discover([tmp_path / "class", single])
+    found = submissions.discover([tmp_path / "class", single])
     assert [n for n, _ in found] == ["alice", "alice-2", "bob_bob", "carol"]
-    shards = [grading.shard(found, f"{i}/3") for i in (1, 2, 3)]
+    shards = [submissions.shard(found, f"{i}/3") for i in (1, 2, 3)]
     assert sorted(x for s in shards for x in s) == found and all(shards)
-    with pytest.raises(grading.GradingError, match="I/N"):
-        grading.shard(found, "4/3")
-    with pytest.raises(grading.GradingError, match="not a folder"):
-        grading.discover([tmp_path / "nope"])
+    with pytest.raises(submissions.GradingError, match="I/N"):
+        submissions.shard(found, "4/3")
+    with pytest.raises(submissions.GradingError, match="not a folder"):
+        submissions.discover([tmp_path / "nope"])
 
 
 def test_prepare_copies_and_rejects_escapes(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     good = _submission(tmp_path / "in" / "good", STUDENT)
-    sub = grading.prepare("good", good, Course(), work)
+    sub = submissions.prepare("good", good, Course(), work)
     assert sub.status == "graded" and sub.impl is not None
     assert sub.impl.cwd == (work / "good").resolve() and (work / "good/ioconform.toml").exists()
     bad = _submission(tmp_path / "in" / "bad", STUDENT + 'cwd = ".."\n')
-    sub = grading.prepare("bad", bad, Course(), work)
+    sub = submissions.prepare("bad", bad, Course(), work)
     assert sub.status == "invalid" and "cwd" in sub.message
     typo = _submission(tmp_path / "in" / "typo", STUDENT.replace("command", "comand"))
-    sub = grading.prepare("typo", typo, Course(), work)
+    sub = submissions.prepare("typo", typo, Course(), work)
     assert sub.status == "invalid" and "comand" in sub.message
     assert str(typo) in sub.message  # the student's path, not the private copy's
 
@@ -152,16 +153,16 @@ def test_scores_follow_the_points_and_skip_nothing_unearned(tmp_path: Path) -> N
     clauses = [REGISTRY[c] for c in ("ECHO-1", "ECHO-2", "ACCEPT-1", "LT-1")]
     folder = _submission(tmp_path / "s", STUDENT.replace("select", "epoll-et"))
     (tmp_path / "work").mkdir()
-    sub = grading.prepare("s", folder, course, tmp_path / "work")
+    sub = submissions.prepare("s", folder, course, tmp_path / "work")
     results = [Result("s", "epoll-et", "echo", "ECHO-1", "ECHO", "MUST", Verdict.PASS),
                Result("s", "epoll-et", "echo", "ECHO-2", "ECHO", "MUST", Verdict.FAIL, "x"),
                Result("s", "epoll-et", "echo", "ACCEPT-1", "ACCEPT", "MUST", Verdict.SKIP),
                Result("s", "epoll-et", "echo", "LT-1", "LT", "MUST", Verdict.NA)]
-    entry = grading.submission_entry(course, clauses, sub, results)
+    entry = submissions.submission_entry(course, clauses, sub, results)
     assert (entry["score"], entry["max_score"], entry["status"]) == (2.0, 4.0, "graded")
     assert [c["hidden"] for c in entry["clauses"]] == [False, True, False, False]
     sub.stop("build-failed", "  problem: the build failed\nmore")
-    entry = grading.submission_entry(course, clauses, sub, [])
+    entry = submissions.submission_entry(course, clauses, sub, [])
     verdicts = [c["verdict"] for c in entry["clauses"]]
     assert verdicts == ["fail", "fail", "fail", "n/a"] and entry["score"] == 0
     assert "not checked: the submission is build-failed" in entry["clauses"][0]["detail"]

@@ -1,4 +1,4 @@
-"""The grading outputs of ``conformance.gradebook``: Gradescope, GitHub Classroom,
+"""The grading outputs of ``conformance.grading.gradebook``: Gradescope, GitHub Classroom,
 Markdown, JUnit, HTML (also rendered by a real headless Chromium), shard merging.
 
 The grade document is built here, as ``ioconform grade`` writes it: four submissions
@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from conformance import gradebook
-from conformance.gradebook_html import anchor
+from conformance.grading import gradebook
+from conformance.grading.html import anchor, render
+from conformance.text import defuse_workflow_commands
 
 CLAUSES = [  # (id, level, points, hidden, requirement)
     ("START-1", "MUST", 2.0, False, "The server listens on the TCP port given in its command "
@@ -220,9 +221,9 @@ def test_classroom_defuses_workflow_commands_and_errors(doc: dict[str, Any]) -> 
 def test_no_workflow_command_survives_any_leading_whitespace(line: str) -> None:
     """GitHub's runner trims every Unicode whitespace before matching ``::`` or ``##[``."""
     for text in (line, f"before\n{line}\nafter", f"before\r{line}"):
-        for shown in gradebook.defuse_workflow_commands(text).splitlines():
+        for shown in defuse_workflow_commands(text).splitlines():
             assert not shown.lstrip().startswith(("::", "##[")), repr(shown)
-    assert gradebook.defuse_workflow_commands("a :: b\nc") == "a :: b\nc"
+    assert defuse_workflow_commands("a :: b\nc") == "a :: b\nc"
 
 
 def test_write_github_output_and_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -396,7 +397,7 @@ class _Scan(html.parser.HTMLParser):
 
 
 def test_html_is_escaped_self_contained_and_linked(doc: dict[str, Any]) -> None:
-    page = gradebook.html(doc)
+    page = render(doc)
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x" not in page and "\x1b" not in page and "\x00" not in page
     assert "url(" not in page and "@import" not in page and "http" not in page.split(
@@ -455,7 +456,7 @@ class _Dom(html.parser.HTMLParser):
 
 def test_html_in_headless_chromium(doc: dict[str, Any], tmp_path: Path) -> None:
     page = tmp_path / "grades.html"
-    page.write_text(gradebook.html(doc), encoding="utf-8")
+    page.write_text(render(doc), encoding="utf-8")
     url = page.as_uri()
     # Opened at a passing clause's anchor: its <details> starts closed, and our script
     # (allowed by the page's CSP, by hash) opens it.

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from conformance.cli import main
-from conformance.course import load as load_course
+from conformance.grading.course import load as load_course
 from conformance.harness import sandbox
 
 if sys.version_info >= (3, 11):

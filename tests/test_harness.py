@@ -23,7 +23,8 @@ from conformance.harness.output import Capture
 from conformance.harness.ports import free_port
 from conformance.harness.process import ServerProcess
 from conformance.harness.session import Timing
-from conformance.manifest import Implementation, bundled, from_command
+from conformance.implementation import Implementation
+from conformance.manifest import bundled, from_command
 from conformance.runner import WINE_STARTUP, Options, run
 
 Start = Callable[[Implementation], ServerProcess]

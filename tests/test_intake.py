@@ -1,6 +1,7 @@
-"""Intake of hostile submission folders (conformance/intake.py, grading.prepare): any file
-type, any name, any number gets a per-submission status, never a crash or a hang of the
-run; the private copy follows no symlink out and opens no pipe.  No server runs here."""
+"""Intake of hostile submission folders (conformance/grading/intake.py,
+submissions.prepare): any file type, any name, any number gets a per-submission status,
+never a crash or a hang of the run; the private copy follows no symlink out and opens
+no pipe.  No server runs here."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import grading
-from conformance.course import Course
+from conformance.grading import submissions
+from conformance.grading.course import Course
 from conformance.harness.sandbox import Limits
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file types")
@@ -30,14 +31,14 @@ def _folder(root: Path, manifest: str | bytes = STUDENT) -> Path:
     return folder
 
 
-def _prepare(folder: Path, work: Path, course: Course | None = None) -> grading.Submission:
-    """grading.prepare, bounded: a FIFO opened for the copy would block it forever."""
+def _prepare(folder: Path, work: Path, course: Course | None = None) -> submissions.Submission:
+    """submissions.prepare, bounded: a FIFO opened for the copy would block it forever."""
     work.mkdir(exist_ok=True)
-    out: list[grading.Submission | BaseException] = []
+    out: list[submissions.Submission | BaseException] = []
 
     def run() -> None:
         try:
-            out.append(grading.prepare("sub", folder, course or Course(), work))
+            out.append(submissions.prepare("sub", folder, course or Course(), work))
         except BaseException as e:  # reported below, whatever it is
             out.append(e)
 

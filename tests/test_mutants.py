@@ -19,7 +19,8 @@ import pytest
 
 from conformance.clause import REGISTRY, Verdict
 from conformance.harness.session import Timing
-from conformance.manifest import Implementation, bundled
+from conformance.implementation import Implementation
+from conformance.manifest import bundled
 from conformance.models import current_platform
 from conformance.runner import Options, run
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from conformance.clauses import select_clauses
 from conformance.manifest import bundled
-from conformance.plugin import select_clauses
 
 ET_NO_DRAIN = next(m for m in bundled(mutants=True) if m.name == "mut-et-no-drain")
 
@@ -163,10 +163,18 @@ def test_the_mutant_module_is_what_the_xfail_test_runs() -> None:
 def test_a_failure_is_confirmed_by_a_re_run_and_the_runs_reach_the_json(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
-    """--ioconform-confirm 1: ECHO-3 of a read-once mutant fails on a fresh server
-    again, so it counts, and the JSON gives both runs; the header says where N came from."""
+    """--ioconform-confirm 1: ECHO-3 of a read-once server fails on a fresh server
+    again, so it counts, and the JSON gives both runs; the header says where N came from.
+    The server is the mutant's program handed in as a submission: as a mutant, its
+    foreseen failures run once (a kill must be deterministic)."""
     out = tmp_path / "v.json"
-    result = contract(pytester, "--ioconform-mutants", "--ioconform-impl", ET_NO_DRAIN.name,
+    folder = pytester.path / "submission"
+    folder.mkdir()
+    (folder / "ioconform.toml").write_text(
+        f'name = "{ET_NO_DRAIN.name}"\nmodel = "{ET_NO_DRAIN.model}"\nservice = "echo"\n'
+        f'command = ["{{python}}", "-m", "{ET_NO_DRAIN.command[2]}", "{{port}}"]\n',
+        encoding="utf-8")
+    result = contract(pytester, "--ioconform-manifest", str(folder / "ioconform.toml"),
                       "--ioconform-clause", "ECHO-3", "--ioconform-timeout-scale", "0.5",
                       "--ioconform-confirm", "1",
                       "--ioconform-json", str(out))

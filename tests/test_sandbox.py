@@ -20,7 +20,8 @@ import pytest
 from conformance.harness import build, ports, sandbox
 from conformance.harness.process import ServerProcess, describe_exit
 from conformance.harness.sandbox import Limits, Policy
-from conformance.manifest import Implementation, bundled, from_command
+from conformance.implementation import Implementation
+from conformance.manifest import bundled, from_command
 
 SERVERS = Path(__file__).resolve().parent / "servers"
 STARTUP = 20.0

@@ -7,8 +7,8 @@ short, plus the forms strace uses when threads interleave.
 
 from __future__ import annotations
 
+from conformance.clauses.lt_et import accept_stopped_short, drain_stopped_short, renotified
 from conformance.clauses.model import EVIDENCE
-from conformance.clauses.triggering import accept_stopped_short, drain_stopped_short, renotified
 from conformance.syscalls import Call, Signal, Trace, asleep_in_wait, parse
 
 PORT = 27001

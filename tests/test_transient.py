@@ -198,7 +198,7 @@ class FakePopen:
 
 @pytest.mark.parametrize(("answers", "sent", "terminated"), [
     ([ERROR_OUTOFMEMORY, ERROR_OUTOFMEMORY], 1, 0),  # a console short of memory: again
-    ([ERROR_INVALID_ACCESS], 0, 1),  # Wine: no console to send it through (wine.GAPS)
+    ([ERROR_INVALID_ACCESS], 0, 1),  # Wine: no console to send it through (STOP-1's gaps)
 ])
 def test_ctrl_break_is_sent_again_when_the_console_says_try_again(
         monkeypatch: pytest.MonkeyPatch, pauses: list[float], answers: list[int], sent: int,

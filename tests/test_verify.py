@@ -13,8 +13,8 @@ import pytest
 
 from conformance.clause import REGISTRY, Failed, Skipped
 from conformance.clauses import verify
-from conformance.clauses.resources import PAST_LIMIT, judge_past_limit
-from conformance.clauses.streams import HELD_BOUND, judge_held
+from conformance.clauses.capacity_idle_robust import PAST_LIMIT, judge_past_limit
+from conformance.clauses.partial_backpressure_fairness import HELD_BOUND, judge_held
 from conformance.events import (
     Closed,
     Connected,

@@ -17,7 +17,8 @@ import pytest
 from conformance.clause import REGISTRY, Verdict
 from conformance.harness import observe, wine
 from conformance.harness.process import ServerProcess
-from conformance.manifest import Implementation, bundled
+from conformance.implementation import Implementation
+from conformance.manifest import bundled
 from conformance.runner import Options, run
 
 pytestmark = pytest.mark.skipif(sys.platform != "win32", reason="Windows code paths")
@@ -47,7 +48,7 @@ def test_a_server_starts_listens_and_stops_in_its_own_process_group() -> None:
     with ServerProcess(BLOCKING, _port()) as server:
         assert server.wait_listening(30), server.output_tail()
         assert _served(server.port)
-        server.signal(2)  # SIGINT: Ctrl-Break to its group (Wine: terminated, see GAPS)
+        server.signal(2)  # SIGINT: Ctrl-Break to its group (Wine: terminated, see STOP-1's gaps)
         code = server.wait_exit(15)
         assert code is not None, "the server ignored Ctrl-Break"
         if not UNDER_WINE:
@@ -80,7 +81,7 @@ def test_the_servers_sockets_are_found_by_its_port() -> None:
 
 def test_handles_are_counted() -> None:
     if UNDER_WINE:
-        pytest.skip(f"under Wine: {wine.GAPS['LEAK-1']}")
+        pytest.skip(REGISTRY["LEAK-1"].gap(["wine"]) or "")
     import psutil
 
     me = [psutil.Process()]

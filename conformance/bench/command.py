@@ -18,8 +18,8 @@ from typing import Any
 from conformance import launch
 from conformance.bench import measure, plots, report, session
 from conformance.bench.generator import Generator, GeneratorError, find
+from conformance.exits import EXIT_FAIL, EXIT_OK, UsageError
 from conformance.harness import process
-from conformance.launch import EXIT_FAIL, EXIT_OK, UsageError
 
 QUICK = measure.Profile(conns=(1, 100, 1000), warmup=0.1, duration=0.25, hold=1200,
                         hold_time=1.5, confirm_timeout=0.5, start_timeout=10.0)

@@ -44,7 +44,7 @@ import psutil
 from conformance.bench.generator import Generator, GeneratorError
 from conformance.harness import build, ports, sandbox
 from conformance.harness.process import ServerProcess, describe_exit
-from conformance.manifest import Implementation
+from conformance.implementation import Implementation
 
 # Unlimited, except open files: at the hard limit, for the capacity test.
 POLICY = sandbox.Policy("off", sandbox.Limits(cpu_s=0, memory_mb=0, open_files=0,

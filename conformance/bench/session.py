@@ -24,8 +24,9 @@ from typing import Any
 
 from conformance.bench import measure
 from conformance.bench.generator import Generator, GeneratorError
-from conformance.launch import UsageError
-from conformance.manifest import Implementation, ManifestError, bundled, load
+from conformance.exits import UsageError
+from conformance.implementation import Implementation
+from conformance.manifest import ManifestError, bundled, load
 from conformance.models import ECHOING, current_platform
 from conformance.runner import unavailable
 

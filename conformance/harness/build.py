@@ -33,7 +33,7 @@ from pathlib import Path
 from conformance.harness import sandbox, sanitize
 from conformance.harness.output import Capture
 from conformance.harness.process import cgroup_name, run_id
-from conformance.manifest import Implementation
+from conformance.implementation import Implementation
 
 _LOG_LIMIT = 16 << 10
 

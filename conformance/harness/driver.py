@@ -16,6 +16,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from conformance.events import (
     Closed,
@@ -177,6 +178,79 @@ def _read_ready(clients: Sequence[Client], timeout: float) -> bool:
         return bool(events)
 
 
+@dataclass
+class _Transfer:
+    """The clients of one ``Driver.transfer`` between two turns of its loop."""
+
+    todo: dict[Client, memoryview]  # what each client has still to send
+    want: dict[Client, int]  # the count of received bytes each client waits for
+    until_eof: bool
+    lazy_read: float
+    held: dict[Client, Callable[[], bool]]  # sends nothing until its condition holds
+    last_progress: float
+    last_send: dict[Client, float]
+    reading: set[Client]
+
+    @classmethod
+    def start(cls, work: Sequence[tuple[Client, bytes, int]], *, until_eof: bool,
+              lazy_read: float, hold: Mapping[Client, Callable[[], bool]] | None
+              ) -> _Transfer:
+        todo = {c: memoryview(p) for c, p, _ in work if c.open}
+        now = time.monotonic()
+        return cls(todo, {c: c.received + n for c, _, n in work if c.open}, until_eof,
+                   lazy_read, dict(hold or {}), now, dict.fromkeys(todo, now),
+                   {c for c in todo if not lazy_read})
+
+    def reads_now(self, c: Client, now: float) -> bool:
+        if not (c.received < self.want[c] or self.until_eof):
+            return False
+        if c not in self.reading and (not self.todo[c]
+                                      or now - self.last_send[c] >= self.lazy_read):
+            self.reading.add(c)
+        return c in self.reading
+
+    def unfinished(self, c: Client) -> bool:
+        return c.open and not c.eof and (
+            bool(self.todo[c]) or c.received < self.want[c] or self.until_eof)
+
+    def watch(self, sel: selectors.BaseSelector, active: list[Client], now: float) -> None:
+        """Register each active client for what it waits for now, and no other."""
+        for key in list(sel.get_map().values()):
+            if key.data not in active:
+                sel.unregister(key.fileobj)
+        if all(c in self.held for c in active):
+            self.held.clear()  # nothing left to wait for: the others are done
+        for c in [c for c, ready in self.held.items() if ready()]:
+            del self.held[c]
+        for c in active:
+            assert c.sock is not None
+            ev = selectors.EVENT_WRITE if self.todo[c] and c not in self.held else 0
+            if self.reads_now(c, now):
+                ev |= selectors.EVENT_READ
+            if not ev:
+                if c.sock in sel.get_map():
+                    sel.unregister(c.sock)
+            elif c.sock in sel.get_map():
+                sel.modify(c.sock, ev, c)
+            else:
+                sel.register(c.sock, ev, c)
+
+    def serve(self, ready: list[tuple[selectors.SelectorKey, int]], *, read_chunk: int,
+              write_chunk: int) -> None:
+        """Read and send what the ready clients can, noting progress."""
+        for key, mask in ready:
+            c = key.data
+            if mask & selectors.EVENT_READ and c.recv_some(read_chunk):
+                self.last_progress = time.monotonic()
+            if mask & selectors.EVENT_WRITE and c.open and self.todo[c]:
+                n = c.send_some(self.todo[c][:write_chunk])
+                if n:
+                    self.todo[c] = self.todo[c][n:]
+                    self.last_progress = self.last_send[c] = time.monotonic()
+            if c.eof or c.broken:
+                self.last_progress = time.monotonic()
+
+
 class Driver:
     """Creates clients and runs bounded transfers over any number of them at once."""
 
@@ -274,74 +348,29 @@ class Driver:
         True means the server is at work all the same (the caller sees it in counts the
         clients' own sockets do not show), and the transfer goes on, up to ``total``."""
         stall = self.stall if stall is None else stall
-        todo = {c: memoryview(p) for c, p, _ in work if c.open}
-        want = {c: c.received + n for c, _, n in work if c.open}
+        t = _Transfer.start(work, until_eof=until_eof, lazy_read=lazy_read, hold=hold)
         deadline = time.monotonic() + total
-        last_progress = time.monotonic()
-        last_send = dict.fromkeys(todo, last_progress)
-        reading = {c for c in todo if not lazy_read}
-        held = dict(hold or {})
-
-        def reads_now(c: Client, now: float) -> bool:
-            if not (c.received < want[c] or until_eof):
-                return False
-            if c not in reading and (not todo[c] or now - last_send[c] >= lazy_read):
-                reading.add(c)
-            return c in reading
-
-        def unfinished(c: Client) -> bool:
-            return c.open and not c.eof and (
-                bool(todo[c]) or c.received < want[c] or until_eof)
-
         with selectors.DefaultSelector() as sel:
-            while active := [c for c in todo if unfinished(c)]:
-                for key in list(sel.get_map().values()):
-                    if key.data not in active:
-                        sel.unregister(key.fileobj)
+            while active := [c for c in t.todo if t.unfinished(c)]:
                 now = time.monotonic()
-                if all(c in held for c in active):
-                    held.clear()  # nothing left to wait for: the others are done
-                for c in [c for c, ready in held.items() if ready()]:
-                    del held[c]
-                for c in active:
-                    assert c.sock is not None
-                    ev = selectors.EVENT_WRITE if todo[c] and c not in held else 0
-                    if reads_now(c, now):
-                        ev |= selectors.EVENT_READ
-                    if not ev:
-                        if c.sock in sel.get_map():
-                            sel.unregister(c.sock)
-                    elif c.sock in sel.get_map():
-                        sel.modify(c.sock, ev, c)
-                    else:
-                        sel.register(c.sock, ev, c)
-                left = min(deadline - now, last_progress + stall - now)
+                t.watch(sel, active, now)
+                left = min(deadline - now, t.last_progress + stall - now)
                 if lazy_read:
                     left = min(left, lazy_read)
-                if held:
+                if t.held:
                     left = min(left, 0.01)  # re-check the conditions, which no fd signals
                 if left <= 0 < deadline - now and busy is not None and busy():
-                    last_progress = now
+                    t.last_progress = now
                     continue
                 if left <= 0:
                     # Out of time with progress within the stall window: the whole
                     # budget ran out on a server still at work, which is not a stall.
-                    spent = total if now - last_progress < stall else 0.0
+                    spent = total if now - t.last_progress < stall else 0.0
                     for c in active:
-                        c.stalled(_waiting_for(c, todo[c], want[c], until_eof),
-                                  round(now - last_progress, 1), spent)
+                        c.stalled(_waiting_for(c, t.todo[c], t.want[c], until_eof),
+                                  round(now - t.last_progress, 1), spent)
                     return
-                for key, mask in sel.select(left):
-                    c = key.data
-                    if mask & selectors.EVENT_READ and c.recv_some(read_chunk):
-                        last_progress = time.monotonic()
-                    if mask & selectors.EVENT_WRITE and c.open and todo[c]:
-                        n = c.send_some(todo[c][:write_chunk])
-                        if n:
-                            todo[c] = todo[c][n:]
-                            last_progress = last_send[c] = time.monotonic()
-                    if c.eof or c.broken:
-                        last_progress = time.monotonic()
+                t.serve(sel.select(left), read_chunk=read_chunk, write_chunk=write_chunk)
 
     def wait_readable(self, clients: Sequence[Client], timeout: float) -> None:
         """Read whatever arrives on ``clients`` within ``timeout`` seconds, without

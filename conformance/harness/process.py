@@ -42,7 +42,7 @@ import psutil
 from conformance.harness import leftovers, observe, sandbox, sanitize, transient, wine
 from conformance.harness.output import Capture
 from conformance.harness.wintcp import TableUnreadable
-from conformance.manifest import Implementation
+from conformance.implementation import Implementation
 
 RUN_ENV = "IOCONFORM_RUN"  # shared by every server of one suite run: the last-resort sweep
 TOKEN_ENV = "IOCONFORM_TOKEN"  # unique per server process tree
@@ -409,12 +409,12 @@ class ServerProcess:
     def signal(self, sig: int) -> None:
         """Send ``sig``.  On Windows a console program is stopped politely with
         CTRL_BREAK_EVENT to its process group, which stands for both SIGTERM and SIGINT
-        (CTRL_C_EVENT cannot be sent to one group: see WINDOWS_GAPS)."""
+        (CTRL_C_EVENT cannot be sent to one group: STOP-2 declares that gap)."""
         if self._popen is not None and self.alive() and sys.platform == "win32":
             popen = self._popen
             try:  # a console busy or short of memory answers "try again" (transient)
                 transient.retried(lambda: popen.send_signal(signal.CTRL_BREAK_EVENT))
-            except OSError:  # no console to send it through (Wine: see wine.GAPS)
+            except OSError:  # no console to send it through (Wine: STOP-1/2 declare that gap)
                 transient.retried(popen.terminate)
             return
         if self._popen is not None and self.alive():
@@ -484,18 +484,13 @@ class ServerProcess:
         _live.discard(self)
 
 
-# Clause ID -> why Windows itself cannot be asked for it (not Wine: see wine.GAPS).
-WINDOWS_GAPS = {
-    "STOP-2": "Windows cannot send Ctrl-C (CTRL_C_EVENT) to one process group: a new "
-              "group starts with Ctrl-C disabled; STOP-1 stops the server with Ctrl-Break",
-}
-
-
-def windows_gap(clause_id: str, platforms: frozenset[str]) -> str | None:
-    """Why ``clause_id`` cannot be judged for a Windows program here, or None."""
+def places(platforms: frozenset[str]) -> tuple[str, ...]:
+    """Where a program for ``platforms`` runs here, most particular first, as a clause's
+    ``gaps`` name the places: "wine" (under Wine, either way), "windows" (on Windows,
+    real or under Wine)."""
+    under_wine = wine.runs_under_wine(platforms)
     windows = sys.platform == "win32" or wine.emulates(platforms)
-    return f"on Windows: {WINDOWS_GAPS[clause_id]}" if windows and clause_id in WINDOWS_GAPS \
-        else None
+    return (*(("wine",) if under_wine else ()), *(("windows",) if windows else ()))
 
 
 def _ns_pid(pid: int) -> int | None:

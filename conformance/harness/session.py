@@ -20,7 +20,7 @@ from conformance.events import Transcript
 from conformance.harness import observe
 from conformance.harness.driver import Client, Driver
 from conformance.harness.process import ServerProcess
-from conformance.manifest import Implementation
+from conformance.implementation import Implementation
 from conformance.matching import find_printed
 from conformance.models import ECHOING, MODELS, PRINTING, Concurrency, Model
 from conformance.syscalls import Trace

@@ -28,8 +28,9 @@ What Wine changes, and how the harness copes:
 - *Terminal.*  On a terminal, Wine's console layer writes cursor escapes into the
   program's stdout; a pipe keeps the bytes exact (and Windows CPython refuses to start
   with its stdout on a file).
-- *What cannot be observed* is in ``GAPS``: those clauses are skipped under Wine with
-  the reason, and stay in force on real Windows.
+- *What cannot be observed* is declared by each clause (its ``gaps``, under "wine"):
+  those clauses are skipped under Wine with the reason, and stay in force on real
+  Windows.
 """
 
 from __future__ import annotations
@@ -53,16 +54,6 @@ _BOOT_TIMEOUT = 300.0  # a first wineboot creates the prefix: ~10 s here, minute
 
 # Clause ID -> why Wine cannot judge it.  Only what Wine itself hides belongs here: the
 # clauses stay MUST on Windows, where GitHub's windows runner checks them.
-GAPS: Mapping[str, str] = {
-    "STOP-1": "Wine cannot deliver a console control event (CTRL_BREAK_EVENT) to a "
-              "process group: GenerateConsoleCtrlEvent fails (ERROR_INVALID_ACCESS)",
-    "STOP-2": "Wine cannot deliver a console control event (CTRL_C_EVENT) to a process "
-              "group: GenerateConsoleCtrlEvent fails (ERROR_INVALID_ACCESS)",
-    "LEAK-1": "Wine keeps a program's sockets in wineserver and reports no handle count "
-              "(GetProcessHandleCount gives 0), so a leaked socket cannot be counted",
-}
-
-
 def under_wine() -> bool:
     """Is this Python itself a Windows program running under Wine?"""
     return _windows_under_wine()
@@ -91,13 +82,6 @@ def emulates(platforms: frozenset[str]) -> bool:
 def runs_under_wine(platforms: frozenset[str]) -> bool:
     """Does such a program run under Wine here, one way or the other?"""
     return under_wine() or emulates(platforms)
-
-
-def gap(clause_id: str, platforms: frozenset[str]) -> str | None:
-    """Why ``clause_id`` cannot be judged for such a program here, or None."""
-    if clause_id in GAPS and runs_under_wine(platforms):
-        return f"under Wine: {GAPS[clause_id]}"
-    return None
 
 
 def missing() -> str | None:

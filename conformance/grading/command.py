@@ -20,15 +20,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conformance import __version__, grading, launch, report
+from conformance import __version__, launch, report
 from conformance.clause import Clause
-from conformance.course import SANDBOX_MODES, Course
-from conformance.course import load as load_course
+from conformance.clauses import select_clauses
+from conformance.exits import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from conformance.grading import gradebook, html, submissions
+from conformance.grading.course import SANDBOX_MODES, Course
+from conformance.grading.course import load as load_course
 from conformance.harness import sandbox
 from conformance.harness.session import Timing
-from conformance.launch import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, UsageError
-from conformance.manifest import Implementation, to_toml
-from conformance.plugin import select_clauses
+from conformance.implementation import Implementation
+from conformance.manifest import to_toml
 from conformance.runner import Options, Result
 from conformance.settings import DEFAULT_CONFIRM, MAX_SCALE
 
@@ -93,7 +95,7 @@ def grade_main(args: argparse.Namespace) -> int:
         raise UsageError("--confirm must be a whole number, 0 or more")
     course = load_course(args.course) if args.course else Course(source="")
     clauses = select_clauses(list(course.clauses))
-    items = grading.shard(grading.discover(args.folders), args.shard)
+    items = submissions.shard(submissions.discover(args.folders), args.shard)
     workers = launch.workers(args.workers, len(items) * len(clauses))
     scale = args.timeout_scale or 1.0
     if not 0 < scale <= MAX_SCALE:  # NaN and inf refused: every wait is bounded
@@ -114,11 +116,11 @@ def grade_main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="ioconform-grade-") as tmp:
         folder = Path(tmp)
         (folder / "work").mkdir()
-        subs = [grading.prepare(name, path, course, folder / "work") for name, path in items]
+        subs = [submissions.prepare(name, path, course, folder / "work") for name, path in items]
         say(f"{len(subs)} submission(s): building")
-        grading.build_all(subs, workers, options)
+        submissions.build_all(subs, workers, options)
         say("starting each server once")
-        grading.start_all(subs, options, workers)
+        submissions.start_all(subs, options, workers)
         ready = [s for s in subs if s.status == "graded" and s.impl is not None]
         results = []
         if ready:
@@ -199,18 +201,16 @@ def _say(quiet: bool) -> Callable[[str], None]:
     return say
 
 
-def document(course: Course, clauses: list[Clause], subs: list[grading.Submission],
+def document(course: Course, clauses: list[Clause], subs: list[submissions.Submission],
              results: list[Any], meta: dict[str, Any]) -> dict[str, Any]:
-    from conformance import gradebook
-
-    entries = [grading.submission_entry(course, clauses, s, results) for s in subs]
+    entries = [submissions.submission_entry(course, clauses, s, results) for s in subs]
     return {
         "ioconform": {"version": __version__, "command": "grade",
                       "platform": platform.system().lower(),
                       "python": platform.python_version(), "seed": course.seed,
                       "strict": course.strict, **meta},
         "course": course.to_dict(),
-        "clauses": grading.clause_table(course, clauses),
+        "clauses": submissions.clause_table(course, clauses),
         "summary": gradebook.summarize(entries),
         "submissions": entries,
     }
@@ -241,8 +241,6 @@ def console(doc: dict[str, Any]) -> str:
 
 
 def write_outputs(doc: dict[str, Any], args: argparse.Namespace) -> None:
-    from conformance import gradebook
-
     def write(path: str, text: str) -> None:
         Path(path).write_text(text, encoding="utf-8")
 
@@ -251,7 +249,7 @@ def write_outputs(doc: dict[str, Any], args: argparse.Namespace) -> None:
     if args.junit:
         write(args.junit, gradebook.junit(doc))
     if args.html:
-        write(args.html, gradebook.html(doc))
+        write(args.html, html.render(doc))
     summary = gradebook.markdown(doc, student=True)
     if args.markdown:
         write(args.markdown, summary)
@@ -279,10 +277,8 @@ def publish_check(impl: Implementation, results: list[Result], args: argparse.Na
                   started: str, duration_s: float) -> None:
     """The student-facing summaries of ``ioconform check`` (Markdown, HTML), made from
     a one-submission grade document with the default course."""
-    from conformance import gradebook
-
     course = Course(source="", seed=args.seed, strict=args.strict)
-    sub = grading.Submission(impl.name, impl.cwd, impl)
+    sub = submissions.Submission(impl.name, impl.cwd, impl)
     clauses = select_clauses(args.clause)
     doc = document(course, clauses, [sub], results, meta={
         "started": started, "duration_s": round(duration_s, 3), "workers": args.workers,
@@ -293,13 +289,11 @@ def publish_check(impl: Implementation, results: list[Result], args: argparse.Na
         Path(args.markdown).write_text(summary, encoding="utf-8")
     gradebook.write_step_summary(summary)
     if args.html:
-        Path(args.html).write_text(gradebook.html(doc), encoding="utf-8")
+        Path(args.html).write_text(html.render(doc), encoding="utf-8")
 
 
 # -- merge --------------------------------------------------------------------------------
 def merge_main(args: argparse.Namespace) -> int:
-    from conformance import gradebook
-
     launch.check_outputs(args)
     docs = []
     for path in args.reports:

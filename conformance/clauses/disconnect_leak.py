@@ -196,7 +196,9 @@ def _churn_mixed(s: Session, n: int) -> None:
     leak grows with every client.""",
     hint="""every accept() needs exactly one close(), on every path: EOF, errors, resets and
     refused connections""",
-    source="close(2); getrlimit(2) RLIMIT_NOFILE: leaked descriptors end in EMFILE")
+    source="close(2); getrlimit(2) RLIMIT_NOFILE: leaked descriptors end in EMFILE",
+    gaps={"wine": """Wine keeps a program's sockets in wineserver and reports no handle count
+          (GetProcessHandleCount gives 0), so a leaked socket cannot be counted"""})
 def leak_fds(s: Session) -> None:
     _leak(s, "fds", "open descriptors", "descriptors")
 

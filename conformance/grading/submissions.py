@@ -17,7 +17,7 @@ that stage's diagnosis and costs nothing afterwards:
    cannot be checked on this machine (skip) is out of the maximum.
 
 Every submission sees the same payloads (the course's seed), so a re-run gives the same
-score.  The grade document built here is a stable interface; see ``conformance.gradebook``
+score.  The grade document built here is a stable interface; see ``conformance.grading.gradebook``
 for the formats made from it.
 """
 
@@ -31,11 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from conformance import intake, manifest
+from conformance import manifest
 from conformance.clause import Clause, Verdict
-from conformance.course import Course
+from conformance.grading import intake
+from conformance.grading.course import Course
 from conformance.harness import build, sandbox
-from conformance.manifest import Implementation, ManifestError
+from conformance.implementation import Implementation
+from conformance.manifest import ManifestError
 from conformance.models import MODELS
 from conformance.runner import Options, Result, foreign, not_applicable, start_problem
 

@@ -4,7 +4,7 @@ and students read.
 This module owns every rendering of the *grade document* (the JSON that ``ioconform
 grade`` writes): Gradescope's ``results.json``, GitHub Classroom's runner result, a
 Markdown summary (for ``$GITHUB_STEP_SUMMARY``), JUnit XML, a self-contained HTML report
-(in :mod:`conformance.gradebook_html`), and the merge of sharded grade documents.
+(in :mod:`conformance.grading.html`), and the merge of sharded grade documents.
 Everything here is a pure function of the document, except ``write_github_output`` and
 ``write_step_summary``, which append to the files GitHub Actions names.
 
@@ -32,6 +32,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from conformance.text import (
+    defuse_workflow_commands,
+    first_sentence,
+    md_code,
+    md_fence,
+    md_inline,
+    printable,
+    truncate,
+)
+
 Doc = dict[str, Any]
 
 STATUSES = ("graded", "build-failed", "invalid", "not-started", "error")
@@ -40,49 +50,6 @@ _SUMMARY_KEYS = {"graded": "graded", "build-failed": "build_failed", "invalid": 
 # A clause that cost the student: shown even when it carries no points.
 FAILED = frozenset({"fail", "error", "non-strict"})
 NOT_COUNTED = frozenset({"n/a", "skip"})
-
-# -- text hygiene ---------------------------------------------------------------------------
-# Control characters (but tab and line feed), lone surrogates (undecodable bytes) and
-# bidirectional overrides (which could reorder what a reader sees) become visible ASCII
-# escapes.  (Unicode's control pictures, U+2400..., are missing from common monospace
-# fonts and showed as identical boxes.)
-_VISIBLE: dict[int, str] = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))
-                            if c not in (9, 10)}
-_VISIBLE.update({c: f"\\u{c:04x}" for c in range(0xD800, 0xE000)})
-_VISIBLE.update({c: f"<U+{c:04X}>" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A),
-                                             0x200E, 0x200F, 0x061C)})
-
-
-def printable(text: object) -> str:
-    """``text`` with every control, undecodable or bidi-override character made visible."""
-    return str(text).replace("\r\n", "\n").translate(_VISIBLE)
-
-
-def truncate(text: str, limit: int, where: str = "the JSON grade document") -> str:
-    """At most about ``limit`` characters: the head and a tail, with a note between."""
-    if len(text) <= limit:
-        return text
-    tail = limit // 5
-    head = limit - tail
-    return (f"{text[:head]}\n\n[... {len(text) - head - tail:,} characters omitted here; "
-            f"the full text is in {where} ...]\n\n{text[-tail:]}")
-
-
-def defuse_workflow_commands(text: str) -> str:
-    """GitHub Actions acts on log lines that start with ``::`` (``::add-mask::``,
-    ``::stop-commands::``, ...) or ``##[`` (``##[error]``) once their leading whitespace
-    is trimmed (any Unicode whitespace: .NET's TrimStart); a server's output must not, so
-    such a line starts with a visible mark that is no whitespace: a middle dot."""
-    return "".join(f"\u00b7 {line}" if line.lstrip().startswith(("::", "##[")) else line
-                   for line in text.splitlines(keepends=True))
-
-
-def first_sentence(text: str, limit: int = 120) -> str:
-    text = " ".join(text.split())
-    m = re.match(r"(.+?[.!?])(?=\s+[A-Z(]|$)", text)
-    out = m.group(1) if m else text
-    return out if len(out) <= limit else out[: limit - 1].rstrip() + "…"
-
 
 # -- reading the document -----------------------------------------------------------------
 def submission(doc: Mapping[str, Any], name: str) -> Doc:
@@ -301,35 +268,6 @@ def write_step_summary(text: str) -> bool:
     return _append_env_file("GITHUB_STEP_SUMMARY", text if text.endswith("\n") else text + "\n")
 
 
-# -- Markdown -----------------------------------------------------------------------------
-# Only what is special mid-line: this text never starts a line (a line-start "#" or "-"
-# is always after a prefix of ours), and < > & are HTML-escaped.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-
-
-def md_inline(text: object) -> str:
-    """Text for a Markdown paragraph or table cell: HTML and Markdown syntax escaped."""
-    s = " ".join(printable(text).split())
-    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", s)
-
-
-def md_code(text: object) -> str:
-    """An inline code span that ``text`` cannot close (nothing inside is interpreted)."""
-    s = " ".join(printable(text).split())
-    ticks = "`" * (max((len(r) for r in re.findall(r"`+", s)), default=0) + 1)
-    pad = " " if s.startswith("`") or s.endswith("`") else ""
-    return f"{ticks}{pad}{s}{pad}{ticks}"
-
-
-def md_fence(text: str, info: str = "text") -> str:
-    """A fenced code block that ``text`` cannot close: the fence is longer than any run
-    of backticks inside."""
-    runs = [len(r) for r in re.findall(r"`+", text)]
-    fence = "`" * max(3, max(runs, default=0) + 1)
-    return f"{fence}{info}\n{text.rstrip()}\n{fence}"
-
-
 def family_points(clauses: Iterable[Mapping[str, Any]]) -> dict[str, list[float | int]]:
     """family -> [score, max_score, clauses met, clauses counted], in first-seen order."""
     out: dict[str, list[float | int]] = {}
@@ -475,13 +413,6 @@ def junit(doc: Doc) -> str:
 
 
 # -- HTML ---------------------------------------------------------------------------------
-def html(doc: Doc) -> str:
-    """The self-contained HTML report (see :mod:`conformance.gradebook_html`)."""
-    from conformance.gradebook_html import render
-
-    return render(doc)
-
-
 # -- summary and merge --------------------------------------------------------------------
 def summarize(submissions: Sequence[Mapping[str, Any]]) -> Doc:
     """The grade document's ``summary`` object for these submissions.

@@ -10,7 +10,7 @@ Layout: a header (course, date, seed, sandbox, duration), the summary, a legend,
 matrix (submissions x clauses grouped by family; each cell a verdict, in colour *and* a
 distinct symbol, linking to ``#d-<submission>-<clause>``), then every submission's
 diagnoses.  The matrix header row is sticky; clicking "score" sorts the rows.  This page
-is a stable public output, like the rest of :mod:`conformance.gradebook`.
+is a stable public output, like the rest of :mod:`conformance.grading.gradebook`.
 """
 
 from __future__ import annotations
@@ -22,17 +22,8 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from conformance.gradebook import (
-    FAILED,
-    Doc,
-    first_sentence,
-    points,
-    printable,
-    requirements,
-    setup,
-    summarize,
-    truncate,
-)
+from conformance.grading.gradebook import FAILED, Doc, points, requirements, setup, summarize
+from conformance.text import first_sentence, printable, truncate
 
 DETAIL_LIMIT = 20_000  # characters of one diagnosis shown; a server may print megabytes
 
