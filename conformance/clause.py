@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from conformance.failure import Failed as Failed
+from conformance.failure import Skipped as Skipped
 from conformance.models import MODELS, SERVICES, Concurrency, Model, Triggering
 
 if TYPE_CHECKING:
@@ -39,30 +41,6 @@ class Verdict(str, enum.Enum):
     XPASS = "xpass"  # declared to fail, but passed
     NON_STRICT = "non-strict"  # a SHOULD clause failed; a failure only with --strict
     ERROR = "error"  # the harness itself broke: a bug in ioconform, not in the server
-
-
-class Failed(Exception):
-    """Raised by a verifier: the server did not meet the requirement."""
-
-    def __init__(
-        self,
-        summary: str,
-        *,
-        expected: str = "",
-        actual: str = "",
-        details: tuple[str, ...] = (),
-        hint: str = "",
-    ) -> None:
-        super().__init__(summary)
-        self.summary = summary
-        self.expected = expected
-        self.actual = actual
-        self.details = details
-        self.hint = hint
-
-
-class Skipped(Exception):
-    """Raised when a precondition of the check is missing here; the reason is shown."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +102,11 @@ class Clause:
     @property
     def number(self) -> int:
         return int(self.id.split("-", 1)[1])
+
+    @property
+    def heading(self) -> str:
+        """The first line of each of its diagnoses: ID, level and requirement."""
+        return f"{self.id} ({self.level.value}): {self.requirement}"
 
     @property
     def module_path(self) -> str:

@@ -17,9 +17,10 @@ import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import conformance.clauses  # noqa: F401  (registers the clauses)
-from conformance import __version__, falsealarms, killmatrix, launch, report
+from conformance import __version__, falsealarms, killmatrix, launch, report, settings
 from conformance.bench import command as bench_command
 from conformance.clause import Clause, Verdict
 from conformance.clauses import QUICK, select_clauses
@@ -32,9 +33,9 @@ from conformance.exits import (
     UsageError,
 )
 from conformance.grading import command as grade_command
-from conformance.grading.course import SANDBOX_MODES, CourseError
+from conformance.grading.course import CourseError
 from conformance.grading.submissions import GradingError
-from conformance.harness.sandbox import Limits, Policy, check_policy
+from conformance.harness.sandbox import Policy, check_policy
 from conformance.implementation import Implementation
 from conformance.manifest import (
     ManifestError,
@@ -45,37 +46,24 @@ from conformance.manifest import (
     to_toml,
 )
 from conformance.models import MODELS, SERVICE_SUMMARY, SERVICES, current_platform
-from conformance.runner import DEFAULT_SEED, foreign, unavailable
-from conformance.settings import DEFAULT_CONFIRM, MAX_SCALE
+from conformance.runner import foreign, unavailable
+
+# The settings every contract-running command takes (conformance/settings.py declares
+# them); limits and the timeout scale go to pytest only when given, so that the
+# environment and the ini file may set them.
+SETTINGS = ("clause", "strict", "timeout_scale", "seed", "confirm", "no_trace", "sandbox",
+            "limits", "sanitize")
+_PASSED_WHEN_GIVEN = {"limits": None, "timeout_scale": None}
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clause", action="append", default=[], metavar="ID",
                    help="check only this clause or family, e.g. ECHO-2 or ECHO (repeatable)")
-    p.add_argument("--strict", action="store_true",
-                   help="failed SHOULD clauses and unexpected passes count as failures")
+    settings.add_arguments(p, SETTINGS[1:], defaults=_PASSED_WHEN_GIVEN)
     p.add_argument("--json", metavar="FILE", help="write the JSON report to FILE")
     p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report to FILE")
     p.add_argument("-n", "--workers", default="auto", metavar="N",
                    help="parallel workers (pytest-xdist); 'auto' = CPUs + 1, 0 = none")
-    p.add_argument("--timeout-scale", type=float, default=None, metavar="X",
-                   help="multiply every deadline by X (slow machines)")
-    p.add_argument("--seed", default=DEFAULT_SEED,
-                   help="seed of the generated payloads (default: %(default)s)")
-    p.add_argument("--confirm", type=int, default=DEFAULT_CONFIRM, metavar="N",
-                   help="run a failed clause up to N more times on fresh servers; the "
-                        "majority of the runs decides (default: %(default)s; 0: one run)")
-    p.add_argument("--no-trace", action="store_true",
-                   help="skip the clauses that need the syscall tracer (strace): MODEL-1/2, "
-                        "LT-2, ET-3, ET-4")
-    p.add_argument("--sandbox", choices=SANDBOX_MODES, default="off",
-                   help="run servers and builds in the bubblewrap sandbox: off (resource "
-                        "limits only; the default), auto (where possible), require")
-    p.add_argument("--limits", metavar="SPEC",
-                   help=f"resource limits per server, e.g. {Limits().to_arg()} (0: none)")
-    p.add_argument("--sanitize", action="store_true",
-                   help="check ROBUST-4 on an AddressSanitizer/UBSan build of C and C++ "
-                        "servers, made in a private copy of the folder")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print the matrix and the summary only, not the failure details")
 
@@ -87,18 +75,49 @@ def build_parser() -> argparse.ArgumentParser:
         "2 usage or manifest error, 3 harness error, 130 interrupted")
     parser.add_argument("--version", action="version", version=f"ioconform {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
     run = sub.add_parser("run", help="check the bundled reference servers (or the mutants)")
-    run.add_argument("--impl", action="append", default=[], metavar="NAME",
-                     help="only this implementation (repeatable)")
-    run.add_argument("--model", action="append", default=[], choices=list(MODELS),
-                     help="only implementations of this model (repeatable)")
     run.add_argument("--mutants", action="store_true",
                      help="the deliberately broken servers instead of the references")
-    run.add_argument("--wine", action="store_true",
-                     help="on Linux, also the Windows references, run under Wine")
-    _common(run)
+    _selection(run, "implementation", wine=True)
+    _add_check_parser(sub)
+    _add_matrix_parsers(sub)
+    grade_command.add_parsers(sub)
+    bench_command.add_parsers(sub)
+    _add_info_parsers(sub)
+    return parser
 
+
+def _selection(p: argparse.ArgumentParser, what: str, *, wine: bool) -> None:
+    """--impl and --model (and --wine) of the commands that run bundled servers."""
+    p.add_argument("--impl", action="append", default=[], metavar="NAME",
+                   help=f"only this {what} (repeatable)")
+    p.add_argument("--model", action="append", default=[], choices=list(MODELS),
+                   help=f"only {what}s of this model (repeatable)")
+    if wine:
+        p.add_argument("--wine", action="store_true",
+                       help=f"on Linux, also the Windows {what}s, run under Wine")
+    _common(p)
+
+
+def _add_matrix_parsers(sub: Any) -> None:
+    _selection(sub.add_parser(
+        "mutants", help="run the contract over the mutants and print the kill matrix",
+        description="Run the whole contract over the mutants (deliberately broken servers, "
+        "each naming the clauses that must reject it) and print the kill matrix: mutants x "
+        "clause families, killed or survived, false alarms, and the kill rate.  Exit "
+        "status 0 when every mutant is killed and nothing else fails, 1 otherwise."),
+        "mutant", wine=True)
+    _selection(sub.add_parser(
+        "corpus", help="run the contract over the correct-server corpus and print the "
+        "false-alarm matrix",
+        description="Run the whole contract over the corpus (correct servers written unlike "
+        "the references, in the shapes people write) and print the false-alarm matrix: "
+        "servers x clause families, MUST failures flagged as false alarms, SHOULD clauses "
+        "not met shown apart.  Exit status 0 when no MUST clause failed, 1 otherwise."),
+        "corpus server", wine=False)
+
+
+def _add_check_parser(sub: Any) -> None:
     check = sub.add_parser(
         "check", help="check one server: from its manifest, or from a command line",
         usage="ioconform check [options] MANIFEST\n"
@@ -118,36 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "contract")
     _common(check)
 
-    mut = sub.add_parser(
-        "mutants", help="run the contract over the mutants and print the kill matrix",
-        description="Run the whole contract over the mutants (deliberately broken servers, "
-        "each naming the clauses that must reject it) and print the kill matrix: mutants x "
-        "clause families, killed or survived, false alarms, and the kill rate.  Exit "
-        "status 0 when every mutant is killed and nothing else fails, 1 otherwise.")
-    mut.add_argument("--impl", action="append", default=[], metavar="NAME",
-                     help="only this mutant (repeatable)")
-    mut.add_argument("--model", action="append", default=[], choices=list(MODELS),
-                     help="only mutants of this model (repeatable)")
-    mut.add_argument("--wine", action="store_true",
-                     help="on Linux, also the Windows mutants, run under Wine")
-    _common(mut)
 
-    cor = sub.add_parser(
-        "corpus", help="run the contract over the correct-server corpus and print the "
-        "false-alarm matrix",
-        description="Run the whole contract over the corpus (correct servers written unlike "
-        "the references, in the shapes people write) and print the false-alarm matrix: "
-        "servers x clause families, MUST failures flagged as false alarms, SHOULD clauses "
-        "not met shown apart.  Exit status 0 when no MUST clause failed, 1 otherwise.")
-    cor.add_argument("--impl", action="append", default=[], metavar="NAME",
-                     help="only this corpus server (repeatable)")
-    cor.add_argument("--model", action="append", default=[], choices=list(MODELS),
-                     help="only corpus servers of this model (repeatable)")
-    _common(cor)
-
-    grade_command.add_parsers(sub)
-    bench_command.add_parsers(sub)
-
+def _add_info_parsers(sub: Any) -> None:
     lst = sub.add_parser("list", help="print the models, the contract and the implementations")
     lst.add_argument("what", nargs="?", default="all",
                      choices=("all", "models", "clauses", "impls"))
@@ -161,13 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--service", choices=list(SERVICES), dest="for_service",
                      help="only the clauses that apply to this service (default with "
                           "--model: any)")
-
     exp = sub.add_parser(
         "explain", help="explain a clause: what it requires, why, how it is checked, and "
         "the mistakes it catches")
     exp.add_argument("clauses", nargs="+", metavar="CLAUSE",
                      help="a clause ID (ET-1) or a family (ET)")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -364,6 +353,7 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
              extra: list[str],
              after: Callable[[report.Run, dict[str, object]], int] | None = None) -> int:
     launch.check_outputs(args)
+    options = _setting_args(args)  # refused before anything runs
     try:
         clauses: list[Clause] = select_clauses(args.clause)
     except ValueError as e:
@@ -381,28 +371,31 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
         # outright (a CI step timeout) leaves; a finished or interrupted run removes it.
         partial = Path(f"{args.json}.partial") if args.json else None
         clause_args = [f"--ioconform-clause={c}" for c in args.clause]
-        code, found = launch.contract(folder, extra + clause_args + _setting_args(args),
-                                      workers, partial)
+        code, found = launch.contract(folder, extra + clause_args + options, workers, partial)
         if partial is not None:
             partial.unlink(missing_ok=True)
-        interrupted = code == EXIT_INTERRUPTED
-        if interrupted and not found:
-            return launch.interrupted()
-        if found is None:
-            print(f"ioconform: the test session ended without results (pytest exit {code})",
-                  file=sys.stderr)
-            return EXIT_HARNESS
-        results = found
-    run = report.Run(name, impls, results, duration_s=time.monotonic() - t0, started=started,
+    interrupted = code == EXIT_INTERRUPTED
+    if interrupted and not found:
+        return launch.interrupted()
+    if found is None:
+        print(f"ioconform: the test session ended without results (pytest exit {code})",
+              file=sys.stderr)
+        return EXIT_HARNESS
+    run = report.Run(name, impls, found, duration_s=time.monotonic() - t0, started=started,
                      settings={"strict": args.strict, "seed": args.seed, "workers": workers,
                                "timeout_scale": args.timeout_scale or 1.0,
                                "trace": not args.no_trace, "confirm": args.confirm,
                                "quick": bool(getattr(args, "quick", False))},
                      complete=not interrupted)
-    missing = len(impls) * len(clauses) - len(results)
+    return _publish(run, args, len(clauses), code, after)
+
+
+def _publish(run: report.Run, args: argparse.Namespace, clauses: int, code: int,
+             after: Callable[[report.Run, dict[str, object]], int] | None) -> int:
+    """Print and write the reports of a finished (or interrupted) run; its exit status."""
     print(report.console(run, details=not args.quiet and after is None))
     if getattr(args, "quick", False):
-        print(f"quick profile: {len(clauses)} of {len(select_clauses([]))} clauses, the ones "
+        print(f"quick profile: {clauses} of {len(select_clauses([]))} clauses, the ones "
               "that catch the defects most often handed in. A pass here is not conformance: "
               "run `ioconform check` without --quick before handing in.")
     doc = report.to_doc(run)
@@ -411,14 +404,16 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
         Path(args.json).write_text(json.dumps(doc, indent=2), encoding="utf-8")
     if args.junit:
         Path(args.junit).write_text(report.to_junit(run), encoding="utf-8")
-    if interrupted:
-        print(f"ioconform: interrupted after {len(results)} of {len(impls) * len(clauses)} "
+    expected = len(run.impls) * clauses
+    if not run.complete:
+        print(f"ioconform: interrupted after {len(run.results)} of {expected} "
               "verdicts: the report holds those reached (\"complete\": false)",
               file=sys.stderr)
         return launch.interrupted()
-    if name == "check":
-        grade_command.publish_check(impls[0], results, args, started, run.duration_s)
-    if missing:
+    if run.command == "check":
+        grade_command.publish_check(run.impls[0], run.results, args, run.started,
+                                    run.duration_s)
+    if missing := expected - len(run.results):
         print(f"ioconform: {missing} check(s) produced no verdict (pytest exit {code})",
               file=sys.stderr)
         return EXIT_HARNESS
@@ -432,28 +427,10 @@ def _write_manifest(impl: Implementation, folder: Path) -> Path:
 
 
 def _setting_args(args: argparse.Namespace) -> list[str]:
-    out = ["--ioconform-seed", args.seed] + (["--ioconform-no-trace"] if args.no_trace else [])
-    if args.confirm < 0:
-        raise UsageError("--confirm must be a whole number, 0 or more")
-    out += ["--ioconform-confirm", str(args.confirm)]
-    out += ["--ioconform-sandbox", args.sandbox] + (["--ioconform-sanitize"]
-                                                     if args.sanitize else [])
-    if args.limits:
-        try:
-            Limits.from_arg(args.limits)
-        except ValueError as e:
-            raise UsageError(f"--limits: {e}") from None
-        out += ["--ioconform-limits", args.limits]
+    settings.from_arguments(args, SETTINGS[1:])
     if why := check_policy(Policy(args.sandbox)):
         raise UsageError(why)
-    if args.strict:
-        out.append("--ioconform-strict")
-    if args.timeout_scale is not None:
-        if not 0 < args.timeout_scale <= MAX_SCALE:
-            raise UsageError(f"--timeout-scale must be a positive number, at most "
-                             f"{MAX_SCALE:g}")
-        out += ["--ioconform-timeout-scale", str(args.timeout_scale)]
-    return out
+    return settings.pytest_options({name: getattr(args, name) for name in SETTINGS[1:]})
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -74,9 +74,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     dest="ioconform_mutants",
                     help="run the bundled mutants (deliberately broken servers) instead of "
                          "the references")
-    group.addoption("--ioconform-no-trace", action="store_true", default=False,
-                    dest="ioconform_no_trace",
-                    help="skip the clauses that need the syscall tracer (strace)")
     group.addoption("--ioconform-json", metavar="PATH", default=None,
                     help="write every verdict as JSON to PATH")
     group.addoption("--ioconform-progress", action="store_true", default=False,
@@ -128,7 +125,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if why := sandbox.check_policy(policy):
         raise pytest.UsageError(f"ioconform: {why}")
     sandbox.activate(policy)  # the default of every server and build of this process
-    trace = not config.getoption("ioconform_no_trace")
+    trace = not settings.resolve(config, "ioconform_no_trace")[0]
     config.stash[_OPTIONS] = runner.Options(strict=strict, timing=Timing().scaled(scale),
                                             seed=seed, trace=trace, sandbox=policy,
                                             sanitize=sanitized, confirm=confirm)

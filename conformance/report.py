@@ -193,27 +193,38 @@ def to_junit(run: Run) -> str:
                               time=f"{sum(r.duration_s for r in rs):.3f}")
         counts = {"failures": 0, "errors": 0, "skipped": 0}
         for r in rs:
-            case = ET.SubElement(suite, "testcase", classname=f"ioconform.{impl.name}",
-                                 name=r.clause, time=f"{r.duration_s:.3f}")
-            # XML 1.0 cannot hold most control characters, escaped or not, and a server's
-            # output quoted in a diagnosis may contain any byte.
-            detail = printable(r.detail)
-            first = detail.splitlines()[1].strip() if detail.count("\n") else detail
-            if r.verdict is Verdict.FAIL:
-                counts["failures"] += 1
-                ET.SubElement(case, "failure", message=first).text = detail
-            elif r.verdict is Verdict.ERROR:
-                counts["errors"] += 1
-                ET.SubElement(case, "error", message="harness error").text = detail
-            elif r.verdict in (Verdict.SKIP, Verdict.NA, Verdict.XFAIL):
-                counts["skipped"] += 1
-                ET.SubElement(case, "skipped", message=f"{r.verdict.value}: {first}")
-            elif r.verdict in (Verdict.NON_STRICT, Verdict.XPASS):
-                ET.SubElement(case, "system-out").text = f"{r.verdict.value}\n{detail}"
+            junit_case(suite, counts, classname=f"ioconform.{impl.name}", name=r.clause,
+                       seconds=r.duration_s, verdict=r.verdict.value, detail=r.detail)
         for k, v in counts.items():
             suite.set(k, str(v))
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def junit_case(suite: ET.Element, counts: dict[str, int], *, classname: str, name: str,
+               seconds: float, verdict: str, detail: str) -> ET.Element:
+    """One verdict as a JUnit testcase, the one mapping of every JUnit output: "fail" is
+    a failure, "error" an error, "skip", "n/a" and "xfail" skipped; any other verdict
+    passes, with "non-strict" or "xpass" told in its output."""
+    case = ET.SubElement(suite, "testcase", classname=classname, name=name,
+                         time=f"{seconds:.3f}")
+    # XML 1.0 cannot hold most control characters, escaped or not, and a server's output
+    # quoted in a diagnosis may contain any byte.
+    detail = printable(detail)
+    lines = detail.splitlines()
+    first = (lines[1] if len(lines) > 1 else detail).strip()[:300]
+    if verdict == "fail":
+        counts["failures"] += 1
+        ET.SubElement(case, "failure", message=first).text = detail
+    elif verdict == "error":
+        counts["errors"] += 1
+        ET.SubElement(case, "error", message="harness error").text = detail
+    elif verdict in ("skip", "n/a", "xfail"):
+        counts["skipped"] += 1
+        ET.SubElement(case, "skipped", message=f"{verdict}: {first}")
+    elif verdict in ("non-strict", "xpass"):
+        ET.SubElement(case, "system-out").text = f"{verdict}\n{detail}"
+    return case
 
 
 # -- the contract -------------------------------------------------------------------------

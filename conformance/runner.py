@@ -25,6 +25,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field, replace
 
+from conformance import failure
 from conformance.clause import REGISTRY, Clause, Failed, Level, Skipped, Verdict
 from conformance.clauses import verify
 from conformance.events import Connected
@@ -125,16 +126,13 @@ def run(clause: Clause, impl: Implementation, options: Options) -> Result:
             impl := _variant(clause, impl, options), options.sandbox,
             sanitized=clause.sanitized and options.sanitize)).ok:
         result.verdict = Verdict.FAIL
-        result.detail = "\n".join((f"{clause.id} ({clause.level.value}): {clause.requirement}",
-                                   built.describe(),
-                                   f"  hint:     run the build by hand in {impl.cwd} and fix "
-                                   "the first error it reports"))
+        result.detail = failure.text(clause.heading, built.failure(), hint=f"""run the build
+            by hand in {impl.cwd} and fix the first error it reports""")
     elif impl.executable() is None:
         result.verdict = Verdict.FAIL
-        result.detail = (f"{clause.id} ({clause.level.value}): {clause.requirement}\n"
-                         f"  problem:  the build succeeded but did not produce "
-                         f"{impl.argv(0)[0]!r} (in {impl.cwd})\n"
-                         "  hint:     make the build write the program the command runs")
+        result.detail = failure.text(clause.heading, Failed(
+            f"the build succeeded but did not produce {impl.argv(0)[0]!r} (in {impl.cwd})",
+            hint="make the build write the program the command runs"))
     elif clause.traced and not options.trace:
         result.verdict, result.detail = Verdict.SKIP, "syscall tracing is off (--no-trace)"
     elif why := ((clause.traced and tracer.unavailable())
@@ -249,12 +247,11 @@ def _check_server(clause: Clause, server: ServerProcess, options: Options, *,
     try:
         server.start()
     except OSError as e:  # not executable, wrong architecture, bad interpreter line ...
-        return _Outcome(Verdict.FAIL, listened=False, detail="\n".join((
-            f"{clause.id} ({clause.level.value}): {clause.requirement}",
-            "  problem:  the server could not be started",
-            f"  actual:   {' '.join(server.argv)}: {e.strerror or e}",
-            "  hint:     check that the command runs by hand from the manifest's folder "
-            "(executable bit, #! line, built for this platform)")))
+        return _Outcome(Verdict.FAIL, listened=False, detail=failure.text(clause.heading, Failed(
+            "the server could not be started",
+            actual=f"{' '.join(server.argv)}: {e.strerror or e}",
+            hint="""check that the command runs by hand from the manifest's folder
+            (executable bit, #! line, built for this platform)""")))
     timing = options.timing
     under_wine = wine.runs_under_wine(server.impl.platforms)
     if under_wine:
@@ -411,20 +408,9 @@ def _not_listening(server: ServerProcess, timeout: float, started_twice: bool = 
                   and check that socket(), bind() and listen() succeed""")
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.split())
-
-
 def render(clause: Clause, f: Failed, server: ServerProcess) -> str:
     """The self-explaining failure text: clause, requirement, expected vs actual, the
     evidence, the server's state and last output, and one hint."""
-    lines = [f"{clause.id} ({clause.level.value}): {clause.requirement}",
-             f"  problem:  {f.summary}"]
-    if f.expected:
-        lines.append(f"  expected: {f.expected}")
-    if f.actual:
-        lines.append(f"  actual:   {f.actual}")
-    lines += [f"  {d}" if not d.startswith("  ") else d for d in f.details]
     code = server.returncode()
     listening = code is None and server.listening()
     if code is None and not listening:
@@ -432,14 +418,12 @@ def render(clause: Clause, f: Failed, server: ServerProcess) -> str:
     state = describe_exit(code)
     if code is None and not listening:
         state += ", but no longer listening on its port"
-    lines.append(f"  server:   {state} (pid {server.pid}, port {server.port})")
-    lines += [f"  contained: {note}" for note in server.containment()]
-    lines.append(server.output_tail())
     hint = f.hint or clause.hint
     if not f.hint and code is not None and clause.family != "STOP":
         hint = verify.exit_hint(code)  # a server that is gone: its end, not the stimulus
-    lines.append(f"  hint:     {_norm(hint)}")
-    return "\n".join(lines)
+    return failure.text(clause.heading, f, hint=hint, state=(
+        f"  server:   {state} (pid {server.pid}, port {server.port})",
+        *(f"  contained: {note}" for note in server.containment()), server.output_tail()))
 
 
 def blocked(clause: Clause, impl: Implementation, start_failure: str,
@@ -454,12 +438,10 @@ def blocked(clause: Clause, impl: Implementation, start_failure: str,
         return result
     problem = next((ln.split(":", 1)[1].strip() for ln in start_failure.splitlines()
                     if ln.strip().startswith("problem:")), "the server did not start")
-    result.detail = (f"{clause.id} ({clause.level.value}): {clause.requirement}\n"
-                     f"  problem:  blocked: START-1 failed ({problem}), so this clause was "
-                     "not run\n"
-                     "  hint:     make START-1 pass first (its diagnosis says why it failed): "
-                     "nothing else can be judged until the server listens and serves its "
-                     "first client")
+    result.detail = failure.text(clause.heading, Failed(
+        f"blocked: START-1 failed ({problem}), so this clause was not run",
+        hint="""make START-1 pass first (its diagnosis says why it failed): nothing else
+        can be judged until the server listens and serves its first client"""))
     result.verdict, result.detail = _declared(clause, impl, options, result)
     return result
 

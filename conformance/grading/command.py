@@ -20,19 +20,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conformance import __version__, launch, report
+from conformance import __version__, launch, report, settings
 from conformance.clause import Clause
 from conformance.clauses import select_clauses
 from conformance.exits import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from conformance.grading import gradebook, html, submissions
-from conformance.grading.course import SANDBOX_MODES, Course
+from conformance.grading.course import Course
 from conformance.grading.course import load as load_course
 from conformance.harness import sandbox
 from conformance.harness.session import Timing
 from conformance.implementation import Implementation
 from conformance.manifest import to_toml
 from conformance.runner import Options, Result
-from conformance.settings import DEFAULT_CONFIRM, MAX_SCALE
+
+# The settings a grader may give on the command line; the course sets the others.
+SETTINGS = ("sanitize", "timeout_scale", "no_trace", "confirm", "sandbox")
 
 
 def add_parsers(sub: Any) -> None:
@@ -47,20 +49,11 @@ def add_parsers(sub: Any) -> None:
                             "limits, sandbox (default: the whole contract, 1 point each)")
     grade.add_argument("--shard", metavar="I/N",
                        help="grade only the I-th of N interleaved shares of the class")
-    grade.add_argument("--sandbox", choices=SANDBOX_MODES,
-                       help="override the course's sandbox mode (default: require)")
-    grade.add_argument("--sanitize", action="store_true",
-                       help="build C and C++ with AddressSanitizer and UBSan (ROBUST-4), "
-                            "as the course's sanitize = true does")
+    settings.add_arguments(grade, SETTINGS, defaults={"sandbox": None, "timeout_scale": None},
+                           notes={"sandbox": "default: the course's mode, else require",
+                                  "sanitize": "as the course's sanitize = true does"})
     grade.add_argument("-n", "--workers", default="auto", metavar="N",
                        help="parallel checks, i.e. servers running at once; 'auto' = CPUs + 1")
-    grade.add_argument("--timeout-scale", type=float, default=None, metavar="X",
-                       help="multiply every deadline by X (slow machines)")
-    grade.add_argument("--no-trace", action="store_true",
-                       help="skip the clauses that need strace")
-    grade.add_argument("--confirm", type=int, default=DEFAULT_CONFIRM, metavar="N",
-                       help="run a failed clause up to N more times on fresh servers; the "
-                            "majority of the runs decides (default: %(default)s; 0: one run)")
     _outputs(grade)
     grade.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     grade.set_defaults(handler=grade_main)
@@ -91,16 +84,12 @@ def _outputs(p: argparse.ArgumentParser) -> None:
 # -- grade --------------------------------------------------------------------------------
 def grade_main(args: argparse.Namespace) -> int:
     launch.check_outputs(args)
-    if args.confirm < 0:
-        raise UsageError("--confirm must be a whole number, 0 or more")
+    settings.from_arguments(args, SETTINGS)
     course = load_course(args.course) if args.course else Course(source="")
     clauses = select_clauses(list(course.clauses))
     items = submissions.shard(submissions.discover(args.folders), args.shard)
     workers = launch.workers(args.workers, len(items) * len(clauses))
     scale = args.timeout_scale or 1.0
-    if not 0 < scale <= MAX_SCALE:  # NaN and inf refused: every wait is bounded
-        raise UsageError(f"--timeout-scale must be a positive number, at most "
-                         f"{MAX_SCALE:g}")
     sanitized = args.sanitize or course.sanitize
     policy = _policy(course, args.sandbox, sanitized)
     if policy.sandboxed and not sandbox.in_loopback_only():
@@ -178,20 +167,11 @@ def _in_loopback_only(argv: list[str]) -> int:
 
 
 def _settings(course: Course, options: Options, scale: float) -> list[str]:
-    out = [f"--ioconform-clause={c}" for c in course.clauses]
-    out += ["--ioconform-sandbox", options.sandbox.mode,
-            "--ioconform-limits", options.sandbox.limits.to_arg()]
-    if options.sanitize:
-        out.append("--ioconform-sanitize")
-    out += ["--ioconform-seed", course.seed]
-    out += ["--ioconform-confirm", str(options.confirm)]
-    if course.strict:
-        out.append("--ioconform-strict")
-    if not options.trace:
-        out.append("--ioconform-no-trace")
-    if scale != 1.0:
-        out += ["--ioconform-timeout-scale", str(scale)]
-    return out
+    return [f"--ioconform-clause={c}" for c in course.clauses] + settings.pytest_options({
+        "sandbox": options.sandbox.mode, "limits": options.sandbox.limits,
+        "sanitize": options.sanitize, "seed": course.seed, "confirm": options.confirm,
+        "strict": course.strict, "no_trace": not options.trace,
+        "timeout_scale": scale if scale != 1.0 else None})
 
 
 def _say(quiet: bool) -> Callable[[str], None]:

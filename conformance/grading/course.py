@@ -54,6 +54,7 @@ from typing import Any
 import conformance.clauses  # noqa: F401  (registers the clauses)
 from conformance import manifest
 from conformance.clause import FAMILIES, REGISTRY, Clause, Level
+from conformance.runner import DEFAULT_SEED
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -80,7 +81,7 @@ class CourseError(Exception):
 class Course:
     name: str = "ioconform"
     source: str = ""
-    seed: str = "ioconform-1"
+    seed: str = DEFAULT_SEED
     clauses: tuple[str, ...] = ()
     hidden: frozenset[str] = frozenset()
     strict: bool = False
@@ -175,7 +176,7 @@ def parse(data: Mapping[str, Any], *, source: str) -> Course:
                         f"unknown key (known: {', '.join(sorted(keys))})")
     course = data.get("course", {})
     name = course.get("name", "ioconform")
-    seed = course.get("seed", "ioconform-1")
+    seed = course.get("seed", DEFAULT_SEED)
     for key, value in (("name", name), ("seed", seed)):
         if not isinstance(value, str) or not value.strip():
             raise _fail(source, f"course.{key}", "must be a non-empty string")

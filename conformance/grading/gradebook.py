@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from conformance.report import junit_case
 from conformance.text import (
     defuse_workflow_commands,
     first_sentence,
@@ -187,49 +188,54 @@ def classroom(doc: Doc, name: str) -> str:
     """
     sub = submission(doc, name)
     status = sub.get("status")
-    max_score = _max_score(doc, sub)
-
-    def test(tname: str, tstatus: str, score: float, message: str, code: str,
-             seconds: float) -> Doc:
-        clean = defuse_workflow_commands(truncate(printable(message), 20_000, "the grade report"))
-        return {"name": defuse_workflow_commands(printable(tname)), "status": tstatus,
-                "score": score, "message": clean,
-                "test_code": defuse_workflow_commands(truncate(printable(code), 20_000,
-                                                               "the grade report")),
-                "filename": "", "line_no": 0, "duration": round(seconds * 1000),
-                "execution_time": f"{seconds:.2f}s"}
-
     if status != "graded":
-        tests = [test(f"{status}: the submission could not be graded", "error"
-                      if status == "error" else "fail", 0.0, sub.get("message", ""),
-                      sub.get("message", ""), float(sub.get("duration_s") or 0))]
-        overall = "error" if status == "error" else "fail"
+        tests = [_classroom_test(f"{status}: the submission could not be graded", "error"
+                                 if status == "error" else "fail", 0.0, sub.get("message", ""),
+                                 sub.get("message", ""), float(sub.get("duration_s") or 0))]
     else:
-        reqs = requirements(doc)
-        tests = []
-        for c in sub.get("clauses", []):
-            if c.get("hidden") or not shown(c):
-                continue
-            verdict = c.get("verdict")
-            tstatus = "error" if verdict == "error" else "fail" if failed(c) else "pass"
-            detail = c.get("detail", "")
-            tests.append(test(title(c, reqs), tstatus, float(c.get("score", 0)),
-                              detail if tstatus != "pass" else "",
-                              detail if tstatus != "pass" else reqs.get(c["clause"], ""),
-                              float(c.get("duration_s") or 0)))
-        hid = [c for c in sub.get("clauses", []) if c.get("hidden") and shown(c)]
-        if hid:
-            _, got, of = hidden_totals(sub)
-            bad = sum(1 for c in hid if failed(c))
-            note = (f"{bad} of {len(hid)} hidden checks not met "
-                    f"({points(got)} / {points(of)} points)")
-            tests.append(test(f"hidden checks ({len(hid)})", "fail" if bad else "pass", got,
-                              note if bad else "", note,
-                              sum(float(c.get("duration_s") or 0) for c in hid)))
-        statuses = {t["status"] for t in tests}
-        overall = "error" if "error" in statuses else "fail" if "fail" in statuses else "pass"
-    result = {"version": 1, "status": overall, "max_score": max_score, "tests": tests}
+        tests = _classroom_tests(doc, sub)
+    statuses = {t["status"] for t in tests}
+    overall = "error" if "error" in statuses else "fail" if "fail" in statuses else "pass"
+    result = {"version": 1, "status": overall, "max_score": _max_score(doc, sub),
+              "tests": tests}
     return base64.b64encode(json.dumps(result).encode()).decode("ascii")
+
+
+def _classroom_test(name: str, status: str, score: float, message: str, code: str,
+                    seconds: float) -> Doc:
+    def clean(text: str) -> str:
+        return defuse_workflow_commands(truncate(printable(text), 20_000, "the grade report"))
+
+    return {"name": defuse_workflow_commands(printable(name)), "status": status,
+            "score": score, "message": clean(message), "test_code": clean(code),
+            "filename": "", "line_no": 0, "duration": round(seconds * 1000),
+            "execution_time": f"{seconds:.2f}s"}
+
+
+def _classroom_tests(doc: Doc, sub: Doc) -> list[Doc]:
+    """A graded submission's tests: one per visible clause, and one for the hidden ones."""
+    reqs = requirements(doc)
+    tests = []
+    for c in sub.get("clauses", []):
+        if c.get("hidden") or not shown(c):
+            continue
+        verdict = c.get("verdict")
+        status = "error" if verdict == "error" else "fail" if failed(c) else "pass"
+        detail = c.get("detail", "")
+        tests.append(_classroom_test(
+            title(c, reqs), status, float(c.get("score", 0)),
+            detail if status != "pass" else "",
+            detail if status != "pass" else reqs.get(c["clause"], ""),
+            float(c.get("duration_s") or 0)))
+    if hid := [c for c in sub.get("clauses", []) if c.get("hidden") and shown(c)]:
+        _, got, of = hidden_totals(sub)
+        bad = sum(1 for c in hid if failed(c))
+        note = (f"{bad} of {len(hid)} hidden checks not met "
+                f"({points(got)} / {points(of)} points)")
+        tests.append(_classroom_test(f"hidden checks ({len(hid)})", "fail" if bad else "pass",
+                                     got, note if bad else "", note,
+                                     sum(float(c.get("duration_s") or 0) for c in hid)))
+    return tests
 
 
 def _append_env_file(var: str, text: str) -> bool:
@@ -385,27 +391,16 @@ def junit(doc: Doc) -> str:
                 sub.get("message", ""))
         for c in clauses:
             counts["tests"] += 1
-            case = ET.SubElement(suite, "testcase", classname=f"ioconform.{name}",
-                                 name=c["clause"], time=f"{float(c.get('duration_s') or 0):.3f}")
-            cprops = ET.SubElement(case, "properties")
+            # The clause's points are in its properties; its verdict maps as every JUnit
+            # output maps it (a SHOULD not met passes, and says so).
+            case = junit_case(suite, counts, classname=f"ioconform.{name}", name=c["clause"],
+                              seconds=float(c.get("duration_s") or 0),
+                              verdict=str(c.get("verdict")), detail=c.get("detail", ""))
+            cprops = ET.Element("properties")
             for k, v in (("score", c.get("score", 0)), ("max_score", c.get("max_score", 0)),
                          ("verdict", c.get("verdict")), ("hidden", bool(c.get("hidden")))):
                 ET.SubElement(cprops, "property", name=k, value=_xml_text(v))
-            detail = _xml_text(c.get("detail", ""))
-            lines = detail.splitlines()
-            first = (lines[1] if len(lines) > 1 else detail).strip()[:300]
-            verdict = c.get("verdict")
-            if verdict == "fail":
-                counts["failures"] += 1
-                ET.SubElement(case, "failure", message=first).text = detail
-            elif verdict == "error":
-                counts["errors"] += 1
-                ET.SubElement(case, "error", message="harness error").text = detail
-            elif verdict in ("skip", "n/a", "xfail"):
-                counts["skipped"] += 1
-                ET.SubElement(case, "skipped", message=f"{verdict}: {first}")
-            elif verdict in ("non-strict", "xpass"):
-                ET.SubElement(case, "system-out").text = f"{verdict}\n{detail}"
+            case.insert(0, cprops)
         for k, n in counts.items():
             suite.set(k, str(n))
     ET.indent(suites)

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from conformance import manifest
-from conformance.clause import Clause, Verdict
+from conformance import failure, manifest
+from conformance.clause import Clause, Failed, Verdict
 from conformance.grading import intake
 from conformance.grading.course import Course
 from conformance.harness import build, sandbox
@@ -144,10 +144,11 @@ def build_all(subs: Sequence[Submission], workers: int, options: Options) -> Non
         done = build.ensure_built(sub.impl, options.sandbox)
         sub.seconds += done.seconds
         if not done.ok:
-            sub.stop("build-failed", done.describe())
+            sub.stop("build-failed", "\n".join(failure.lines(done.failure())))
         elif sub.impl.executable() is None:
-            sub.stop("build-failed", f"  problem:  the build succeeded but did not produce "
-                     f"{sub.impl.argv(0)[0]!r} (in {sub.impl.cwd})")
+            sub.stop("build-failed", "\n".join(failure.lines(Failed(
+                f"the build succeeded but did not produce {sub.impl.argv(0)[0]!r} "
+                f"(in {sub.impl.cwd})"))))
 
     _each(one, [s for s in subs if s.status == "graded" and s.impl and s.impl.build], workers)
     for sub in subs:  # nothing to build: the program must be there already
@@ -198,9 +199,8 @@ def _stopped(course: Course, sub: Submission, c: Clause) -> dict[str, Any]:
     if model in MODELS and not c.applies(MODELS[model], str(service)):
         return _scored(course, c, Verdict.NA, f"{c.id} applies to {c.applies.describe()}", 0)
     first = sub.message.strip().splitlines()[0].strip() if sub.message.strip() else ""
-    return _scored(course, c, Verdict.FAIL,
-                   f"{c.id} ({c.level.value}): {c.requirement}\n  problem:  not checked: the "
-                   f"submission is {sub.status}: {first}", 0)
+    return _scored(course, c, Verdict.FAIL, failure.text(c.heading, Failed(
+        f"not checked: the submission is {sub.status}: {first}")), 0)
 
 
 def submission_entry(course: Course, clauses: Sequence[Clause], sub: Submission,

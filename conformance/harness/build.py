@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from conformance.failure import Failed
 from conformance.harness import sandbox, sanitize
 from conformance.harness.output import Capture
 from conformance.harness.process import cgroup_name, run_id
@@ -46,15 +47,11 @@ class BuildResult:
     output: str = ""
     seconds: float = 0.0
 
-    def describe(self) -> str:
-        """The failure, as the text every clause of the implementation shows."""
-        return "\n".join((
-            "  problem:  the build failed, so the server was not checked",
-            f"  command:  {self.command}",
-            f"  actual:   {self.status} after {self.seconds:.1f} s",
-            "  output (last lines):",
-            *("    " + ln for ln in self.output.splitlines()[-40:]),
-        ))
+    def failure(self) -> Failed:
+        """The failure, as every clause of the implementation shows it."""
+        return Failed("the build failed, so the server was not checked", details=(
+            f"command:  {self.command}", f"actual:   {self.status} after {self.seconds:.1f} s",
+            "output (last lines):", *("    " + ln for ln in self.output.splitlines()[-40:])))
 
 
 def build(impl: Implementation, policy: sandbox.Policy | None = None, *,
