@@ -56,50 +56,103 @@ def _ended(r: Result) -> str | None:
     return m.group(1) if m else None
 
 
-# (name, does this failure show it, the cause, clauses that lead, in order of preference)
-_Rule = tuple[str, Callable[[Result], bool], str, tuple[str, ...]]
+# A step finds one cause among the failures not yet explained: (the cause, its lead,
+# which other failures it explains), or None.
+_Found = tuple[str, Result, Callable[[Result], bool]]
+_Step = Callable[[list[Result]], _Found | None]
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A cause that shows in certain failures, led by the best evidence among them."""
+
+    shows: Callable[[Result], bool]  # does this failure show the cause?
+    text: str
+    leads: tuple[str, ...] = ()  # the clauses whose diagnosis leads, best first
+    symptoms: frozenset[str] = frozenset()  # the families it also explains when it holds
+
+    def __call__(self, left: list[Result]) -> _Found | None:
+        if not (hits := [r for r in left if self.shows(r)]):
+            return None
+        lead = next((r for c in self.leads for r in hits if r.clause == c), hits[0])
+        return self.text, lead, lambda r: self.shows(r) or r.family in self.symptoms
+
+
+def _not_started(left: list[Result]) -> _Found | None:
+    """START-1 failed: nothing else could pass, so it explains every failure."""
+    if (start := next((r for r in left if r.clause == "START-1"), None)) is None:
+        return None
+    return ("the server never listened on its port, or never served its first client: "
+            "START-1's diagnosis says which, and nothing else can pass until it does",
+            start, lambda r: True)
+
+
+def _ended_midway(left: list[Result]) -> _Found | None:
+    if not (ended := [r for r in left if _ended(r)]):
+        return None
+    return (f"the server {_ended(ended[0])} in the middle of {len(ended)} check(s): its "
+            f"last stderr lines (in {ended[0].clause}'s diagnosis) say why; a server keeps "
+            "serving until it is told to stop", ended[0], lambda r: _ended(r) is not None)
+
+
+def _stops_answering(left: list[Result]) -> _Found | None:
+    """One problem line failing clauses of four families or more: one defect showing
+    everywhere, not four."""
+    by_problem: dict[str, list[Result]] = {}
+    for r in left:
+        if problem := _problem(r):
+            by_problem.setdefault(problem, []).append(r)
+    best = max(by_problem.items(), key=lambda kv: len({r.family for r in kv[1]}),
+               default=None)
+    if best is None or (families := len({r.family for r in best[1]})) < 4:
+        return None
+    problem, mine = best
+    return (f"the server stops answering in {len(mine)} checks across {families} families "
+            f"({problem!r}): it likely serves its first client and then blocks (in "
+            "accept(), recv() or a busy loop), or serves one client at a time; the "
+            f"diagnosis of {mine[0].clause} shows where the stream stalled",
+            mine[0], lambda r: _problem(r) == problem)
+
+
 _ET_DRAIN = {"ET-1", "ET-3", "SIGIO-1", "SIGIO-2"}
-_RULES: tuple[_Rule, ...] = (
-    ("not started", lambda r: r.clause == "START-1",
-     "the server never listened on its port, or never served its first client: "
-     "START-1's diagnosis says which, and nothing else can pass until it does",
-     ("START-1",)),
-    ("stalls", lambda r: "ran out of its budget" in r.detail,
-     "the server stops serving in the middle of a check: it stopped answering, and "
-     "the clause's budget ran out (its diagnosis says where it stood)", ()),
-    ("edge drain", lambda r: r.clause in _ET_DRAIN,
-     "after an edge-triggered notification the server does not read until EAGAIN: "
-     "whatever it leaves unread brings no new event, and those clients stall",
-     ("ET-3", "SIGIO-2", "SIGIO-1", "ET-1")),
-    ("accept drain", lambda r: r.clause in ("ET-2", "ET-4"),
-     "after a notification of the listening socket the server does not accept() until "
-     "EAGAIN: connections left in the queue wait for an event that never comes",
-     ("ET-4", "ET-2")),
-    ("mechanism", lambda r: r.family == "MODEL",
-     "the server does not serve its clients with the declared model's mechanism: "
-     "MODEL-1's syscall trace shows what it uses instead", ("MODEL-1", "MODEL-2")),
-    ("partial writes", lambda r: r.family == "PARTIAL",
-     "send() may write less than it was given, and the rest is not sent later: check "
-     "its return value and keep what is left for the next writable event",
-     ("PARTIAL-1", "PARTIAL-2", "PARTIAL-3")),
-    ("slots", lambda r: r.family in ("DISCONNECT", "LEAK"),
-     "a client's socket or table slot is not released when the client leaves: close() "
-     "it and free the slot on every path (EOF, error, reset)", ()),
+# Ordered by the strength of their evidence: what ends everything, the rules with
+# evidence of their own (a budget, a trace), one problem that shows everywhere, and only
+# then the rules that go by family.
+_STEPS: tuple[_Step, ...] = (
+    _not_started,
+    _ended_midway,
+    _Rule(lambda r: "ran out of its budget" in r.detail,
+          "the server stops serving in the middle of a check: it stopped answering, and "
+          "the clause's budget ran out (its diagnosis says where it stood)"),
+    _Rule(lambda r: r.clause in _ET_DRAIN,
+          "after an edge-triggered notification the server does not read until EAGAIN: "
+          "whatever it leaves unread brings no new event, and those clients stall",
+          ("ET-3", "SIGIO-2", "SIGIO-1", "ET-1"),
+          frozenset({"ECHO", "PARTIAL", "BACKPRESSURE", "FAIRNESS", "SIGIO", "ET"})),
+    _Rule(lambda r: r.clause in ("ET-2", "ET-4"),
+          "after a notification of the listening socket the server does not accept() "
+          "until EAGAIN: connections left in the queue wait for an event that never comes",
+          ("ET-4", "ET-2"), frozenset({"ACCEPT", "CAPACITY", "ET"})),
+    _Rule(lambda r: r.family == "MODEL",
+          "the server does not serve its clients with the declared model's mechanism: "
+          "MODEL-1's syscall trace shows what it uses instead", ("MODEL-1", "MODEL-2")),
+    _stops_answering,
+    _Rule(lambda r: r.family == "PARTIAL",
+          "send() may write less than it was given, and the rest is not sent later: check "
+          "its return value and keep what is left for the next writable event",
+          ("PARTIAL-1", "PARTIAL-2", "PARTIAL-3"),
+          frozenset({"ECHO", "BACKPRESSURE", "PARTIAL"})),
+    _Rule(lambda r: r.family in ("DISCONNECT", "LEAK"),
+          "a client's socket or table slot is not released when the client leaves: "
+          "close() it and free the slot on every path (EOF, error, reset)"),
 )
-# What each rule's cause also explains when it holds: the symptoms it produces.
-_SYMPTOMS = {
-    "edge drain": {"ECHO", "PARTIAL", "BACKPRESSURE", "FAIRNESS", "SIGIO", "ET"},
-    "accept drain": {"ACCEPT", "CAPACITY", "ET"},
-    "partial writes": {"ECHO", "BACKPRESSURE", "PARTIAL"},
-}
 
 
 def likely(results: Sequence[Result]) -> list[Cause]:
     """The likely causes of one server's failures, the strongest evidence first."""
     order = {c: n for n, c in enumerate(FAMILIES)}
-    failed = sorted((r for r in results if r.verdict is Verdict.FAIL),
-                    key=lambda r: (order.get(r.family, 99), r.clause))
-    left = list(failed)
+    left = sorted((r for r in results if r.verdict is Verdict.FAIL),
+                  key=lambda r: (order.get(r.family, 99), r.clause))
     causes: list[Cause] = []
 
     def claim(text: str, lead: Result, also: Callable[[Result], bool]) -> None:
@@ -108,60 +161,18 @@ def likely(results: Sequence[Result]) -> list[Cause]:
         causes.append(Cause(text, lead.clause, tuple(r.clause for r in mine)))
         left = [r for r in left if r not in mine]
 
-    def rule(name: str, shows: Callable[[Result], bool], text: str,
-             leads: tuple[str, ...]) -> None:
-        if hits := [r for r in left if shows(r)]:
-            lead = next((r for c in leads for r in hits if r.clause == c), hits[0])
-            claim(text, lead, _either(shows, _SYMPTOMS.get(name, set())))
-
-    if (start := next((r for r in left if r.clause == "START-1"), None)) is not None:
-        claim(_RULES[0][2], start, lambda r: True)
-    if ended := [r for r in left if _ended(r)]:
-        how = _ended(ended[0])
-        claim(f"the server {how} in the middle of {len(ended)} check(s): its last "
-              f"stderr lines (in {ended[0].clause}'s diagnosis) say why; a server keeps "
-              "serving until it is told to stop", ended[0], lambda r: _ended(r) is not None)
-    # The rules with evidence of their own (a trace, the budget) before one problem that
-    # shows everywhere; the rules that go by family only after it.
-    for r in _RULES[1:5]:
-        rule(*r)
-    if common := _widespread(left):
-        problem, mine = common
-        families = len({r.family for r in mine})
-        claim(f"the server stops answering in {len(mine)} checks across {families} families "
-              f"({problem!r}): it likely serves its first client and then blocks (in "
-              "accept(), recv() or a busy loop), or serves one client at a time; the "
-              f"diagnosis of {mine[0].clause} shows where the stream stalled",
-              mine[0], _same_problem(problem))
-    for r in _RULES[5:]:
-        rule(*r)
+    for step in _STEPS:
+        if found := step(left):
+            claim(*found)
     while left:  # no rule: the first failure of each family speaks for its family
         first = left[0]
-        problem = _problem(first) or "see its diagnosis"
-        claim(f"{first.clause}: {problem}", first, _either(lambda r: False, {first.family}))
+        claim(f"{first.clause}: {_problem(first) or 'see its diagnosis'}", first,
+              _of_family(first.family))
     return causes[:MOST]
 
 
-def _same_problem(problem: str) -> Callable[[Result], bool]:
-    return lambda r: _problem(r) == problem
-
-
-def _widespread(failed: list[Result]) -> tuple[str, list[Result]] | None:
-    """(problem, its failures) when one problem line fails clauses of four families or
-    more: one defect showing everywhere, not four."""
-    by_problem: dict[str, list[Result]] = {}
-    for r in failed:
-        if problem := _problem(r):
-            by_problem.setdefault(problem, []).append(r)
-    best = max(by_problem.items(), key=lambda kv: len({r.family for r in kv[1]}),
-               default=None)
-    if best is None or len({r.family for r in best[1]}) < 4:
-        return None
-    return best
-
-
-def _either(shows: Callable[[Result], bool], families: set[str]) -> Callable[[Result], bool]:
-    return lambda r: shows(r) or r.family in families
+def _of_family(family: str) -> Callable[[Result], bool]:
+    return lambda r: r.family == family
 
 
 def console(impl: str, causes: Sequence[Cause]) -> list[str]:

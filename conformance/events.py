@@ -70,7 +70,11 @@ class Closed(Event):
 class Transcript:
     events: list[Event] = field(default_factory=list)
     t0: float = field(default_factory=time.monotonic)
-    answered: int = 0  # bytes received from the server so far, on every connection
+    # Bytes received from the server so far, on every connection: a clause's watchdog
+    # (runner._Watchdog) reads it from its own thread to tell a server still answering
+    # from one that stopped.  One int, written by the check's thread alone: a read from
+    # the watchdog needs no lock, where summing ``events`` while they grow would.
+    answered: int = 0
 
     def now(self) -> float:
         return time.monotonic() - self.t0

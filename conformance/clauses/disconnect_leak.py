@@ -77,7 +77,7 @@ def disconnect_rst(s: Session) -> None:
     # Sockets only: a runtime may pool pipes or files beside them (Go splices through
     # pipes it keeps), and what a server that never close()s a reset connection keeps
     # is a socket.
-    baseline = _settled(s, "sockets")
+    baseline = s.steady("sockets")
     clients = s.connect(3, rcvbuf=16 << 10)
     s.send([(c, s.payload(c.conn, 256 << 10)) for c in clients], read_back=False, stall=1.0)
     for c in clients:
@@ -220,7 +220,7 @@ def _leak(s: Session, measure: str, what: str, unit: str) -> None:
     # high-water mark), a JVM its compiler threads.  A pool stops growing; a leak does not.
     wave = _wave(s)
     _churn_mixed(s, 30)
-    baseline = _settled(s, measure)
+    baseline = s.steady(measure)
     _churn_mixed(s, 150)
     now = s.settle(measure, baseline + wave)
     verify.at_most(now - baseline, wave, what=f"{what} left after 150 clients", unit=unit,
@@ -233,15 +233,3 @@ def _wave(s: Session) -> int:
     return 10 if s.model.concurrency is Concurrency.CONCURRENT else 1
 
 
-def _settled(s: Session, measure: str) -> int:
-    """The count once the disconnects of earlier clients have been processed."""
-    deadline = time.monotonic() + s.timing.settle
-    read = {"fds": s.fds, "sockets": s.sockets}.get(measure, s.threads)
-    value = read()
-    while time.monotonic() < deadline:
-        time.sleep(0.05)  # sampling a counter until it stops changing
-        again = read()
-        if again == value:
-            break
-        value = again
-    return value

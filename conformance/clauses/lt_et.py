@@ -14,6 +14,7 @@ further client activity follows.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 
 from conformance.clause import Applies, Failed, Level, Skipped, clause
@@ -272,16 +273,20 @@ def _drained(calls: list[Call]) -> bool:
 
 def _reads_never_drained(t: Trace, data: dict[str, int]) -> tuple[Failed | None, int]:
     judged = 0
+    on: dict[int, list[Call]] = {}  # fd -> the calls made on it, in trace order
+    for c in t.calls:
+        if c.fds:
+            on.setdefault(c.fds[0].num, []).append(c)
+    at = {fd: [c.index for c in calls] for fd, calls in on.items()}
     for report in t.waits("epoll"):
         for fd in sorted(t.readable(report, data)):
             if t.edge_registered(fd, report.index) is False:
                 continue
             mine: list[Call] = []
-            for c in t.calls:
-                if c.index > report.index and c.fds and c.fds[0].num == fd:
-                    mine.append(c)
-                    if c.name == "close":
-                        break  # the number may be a new socket's after this
+            for c in on.get(fd, [])[bisect.bisect_right(at.get(fd, []), report.index):]:
+                mine.append(c)
+                if c.name == "close":
+                    break  # the number may be a new socket's after this
             if not mine or not t.is_client(mine[0].fds[0]):
                 continue  # the listener (ET-4's business), or not read since: ET-1's
             if not any(c.name in _READS for c in mine):

@@ -183,17 +183,21 @@ class Session:
         read again until it holds or ``settle`` runs out."""
         assert self.server.trace_to is not None, "not a traced clause"
         deadline = time.monotonic() + settle
-        seen, trace = None, None
+        seen, trace, pause = None, None, 0.01
         while True:
             with open(self.server.trace_to, encoding="utf-8", errors="replace") as f:
                 text = f.read()
-            if text != seen:
-                seen, trace = text, Trace.read(text, self.server.port)
-            assert trace is not None
-            if (_asleep(text) and (until is None or until(trace))) \
-                    or time.monotonic() >= deadline:
-                return trace
-            time.sleep(0.01)  # polling a file strace appends to: there is no event
+            last = time.monotonic() >= deadline
+            # Parsed only when it may be the answer, and once per text: a busy server's
+            # trace grows by megabytes, and each parse reads all of it.
+            if _asleep(text) or last:
+                if text != seen:
+                    seen, trace = text, Trace.read(text, self.server.port)
+                assert trace is not None
+                if last or until is None or until(trace):
+                    return trace
+            time.sleep(pause)  # polling a file strace appends to: there is no event
+            pause = min(pause * 2, 0.2)
 
     def fds(self) -> int:
         return observe.open_fds(self.server.tree())
@@ -215,10 +219,27 @@ class Session:
     def rss(self) -> int:
         return observe.rss_bytes(self.server.tree())
 
+    def counter(self, measure: str) -> Callable[[], int]:
+        """The reader of a resource count: 'fds', 'sockets' or 'threads'."""
+        return {"fds": self.fds, "sockets": self.sockets, "threads": self.threads}[measure]
+
+    def steady(self, measure: str) -> int:
+        """``measure`` once it stops changing (within the settle deadline): the count after
+        the server has processed what happened before."""
+        read = self.counter(measure)
+        deadline = time.monotonic() + self.timing.settle
+        value = read()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)  # sampling a counter until it stops changing
+            if (again := read()) == value:
+                break
+            value = again
+        return value
+
     def settle(self, measure: str, target: int, timeout: float | None = None) -> int:
         """Poll ``measure`` ('fds', 'sockets' or 'threads') until it is <= target or time is up;
         return the last value seen."""
-        read = {"fds": self.fds, "sockets": self.sockets}.get(measure, self.threads)
+        read = self.counter(measure)
         deadline = time.monotonic() + (self.timing.settle if timeout is None else timeout)
         value = read()
         while value > target and time.monotonic() < deadline:
