@@ -131,6 +131,9 @@ def _add_check_parser(sub: Any) -> None:
                        help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY "
                             "when that is set)")
     check.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+    check.add_argument("--prairielearn", metavar="PATH",
+                       help="write PrairieLearn's external-grader results.json (a file, or "
+                            "a folder to write results.json in)")
     check.add_argument("--quick", action="store_true",
                        help=f"the quick profile: the {len(QUICK)} MUST clauses that catch "
                             "the defects most often handed in, in seconds; not the whole "

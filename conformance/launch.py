@@ -19,20 +19,22 @@ class WorkersError(UsageError, ValueError):
     pass
 
 
-# The options that name a file (or, for --gradescope, a file or a folder) to write.
-OUTPUTS = ("json", "junit", "html", "markdown", "gradescope")
+# The options that name a file (or, for --gradescope and --prairielearn, a file or a
+# folder) to write.
+OUTPUTS = ("json", "junit", "html", "markdown", "gradescope", "prairielearn")
+_FILE_OR_FOLDER = ("gradescope", "prairielearn")
 
 
 def check_outputs(args: object) -> None:
     """Refuse, before any server runs, an output that could not be written at the end:
     a folder that does not exist or cannot be written, or a file path that is a folder
-    (``--gradescope`` may be one)."""
+    (``--gradescope`` and ``--prairielearn`` may be one)."""
     for name in OUTPUTS:
         value = getattr(args, name, None)
         if not isinstance(value, str) or not value:
             continue
         path = Path(value)
-        if path.is_dir() and name != "gradescope":
+        if path.is_dir() and name not in _FILE_OR_FOLDER:
             raise UsageError(f"--{name} {value}: is a folder; give a file name")
         parent = path.parent if not path.is_dir() else path
         if not parent.is_dir():

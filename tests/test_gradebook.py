@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from conformance.grading import gradebook
+from conformance.grading import gradebook, prairielearn
 from conformance.grading.html import anchor, render
 from conformance.text import defuse_workflow_commands
 
@@ -484,3 +484,45 @@ def test_html_in_headless_chromium(doc: dict[str, Any], tmp_path: Path) -> None:
     keep = os.environ.get("IOCONFORM_GRADEBOOK_SCREENSHOT")
     if keep:  # for a human to look at
         shutil.copyfile(shot, keep)
+
+
+# -- PrairieLearn ---------------------------------------------------------------------------
+def _prairielearn_shape(res: dict[str, Any]) -> None:
+    """PrairieLearn's external-grader results: the keys and types its grader reads."""
+    assert isinstance(res["gradable"], bool) and isinstance(res["message"], str)
+    assert isinstance(res["score"], float) and 0.0 <= res["score"] <= 1.0
+    assert isinstance(res["output"], str)
+    for t in res["tests"]:
+        assert set(t) == {"name", "description", "points", "max_points", "message", "output"}
+        assert all(isinstance(t[k], str) for k in ("name", "description", "message", "output"))
+        assert 0 <= t["points"] <= t["max_points"]
+    assert len(json.dumps(res).encode()) < prairielearn.LIMIT
+
+
+def test_prairielearn_scores_and_hides(doc: dict[str, Any]) -> None:
+    bob = prairielearn.results(doc, "bob")
+    _prairielearn_shape(bob)
+    sub = gradebook.submission(doc, "bob")
+    assert bob["gradable"] and bob["score"] == round(sub["score"] / sub["max_score"], 4)
+    tests = {t["name"].split(":")[0]: t for t in bob["tests"]}
+    echo = next(t for t in bob["tests"] if "ECHO-1" in t["name"])
+    assert echo["message"] == "[fail] the echo is incomplete" and "17 B echoed" in echo["output"]
+    text = json.dumps(bob)
+    assert HIDDEN_DETAIL not in text and HIDDEN_REQ not in text and "ECHO-9" not in text
+    assert "hidden checks (2)" in tests and "2 of 2 hidden checks not met" in text
+    assert prairielearn.results(doc, "alice")["score"] == 1.0
+
+
+def test_prairielearn_a_build_failure_is_not_gradable_and_size_is_bounded(
+        doc: dict[str, Any]) -> None:
+    carol = prairielearn.results(doc, "carol")
+    _prairielearn_shape(carol)
+    assert (carol["gradable"], carol["score"], carol["tests"]) == (False, 0.0, [])
+    assert "epoll_create2" in carol["output"]
+    huge = make_doc()
+    dave = gradebook.submission(huge, "d<a>ve & co")
+    for c in dave["clauses"]:
+        c["verdict"], c["detail"] = "fail", "\u00e9\x01" * 400_000  # escapes grow in JSON
+    res = prairielearn.results(huge, "d<a>ve & co")
+    _prairielearn_shape(res)
+    assert "\x01" not in json.dumps(res) and "characters omitted" in res["tests"][0]["output"]

@@ -49,7 +49,8 @@ def _grade(out: Path) -> dict[str, Any]:
     code = main(["merge", str(out / "shard1.json"), str(out / "shard2.json"),
                  "--json", str(out / "merged.json"), "--html", str(out / "report.html"),
                  "--markdown", str(out / "summary.md"),
-                 "--gradescope", str(out / "gradescope"), "--junit", str(out / "junit.xml")])
+                 "--gradescope", str(out / "gradescope"), "--junit", str(out / "junit.xml"),
+                 "--prairielearn", str(out / "prairielearn")])
     assert code == 0
     doc: dict[str, Any] = json.loads((out / "merged.json").read_text(encoding="utf-8"))
     doc["_out"] = str(out)
@@ -134,6 +135,10 @@ def _outputs_hide_hidden_clauses_from_students(graded: dict[str, Any]) -> None:
     hidden = [t for t in scope["tests"] if "ROBUST-2" in t["name"]]
     assert hidden and all(t["visibility"] == "hidden" for t in hidden)
     assert scope["score"] == _sub(graded, "exits-after-one")["score"]
+    for sub in graded["submissions"]:  # one results.json per submission, none naming it
+        pl = json.loads((out / "prairielearn" / f"{sub['name']}.json").read_text())
+        assert "ROBUST-2" not in json.dumps(pl) and 0.0 <= pl["score"] <= 1.0
+        assert pl["gradable"] == (sub["status"] not in ("build-failed", "invalid", "error"))
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "fork-bomb" in html and "ROBUST-2" in html  # the instructor sees everything
 

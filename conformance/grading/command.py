@@ -24,7 +24,7 @@ from conformance import __version__, launch, report, settings
 from conformance.clause import Clause
 from conformance.clauses import select_clauses
 from conformance.exits import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, UsageError
-from conformance.grading import gradebook, html, submissions
+from conformance.grading import gradebook, html, prairielearn, submissions
 from conformance.grading.course import Course
 from conformance.grading.course import load as load_course
 from conformance.harness import sandbox
@@ -76,6 +76,9 @@ def _outputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gradescope", metavar="PATH",
                    help="Gradescope results.json: the file for one submission, else a folder "
                         "of NAME.json")
+    p.add_argument("--prairielearn", metavar="PATH",
+                   help="PrairieLearn external-grader results.json: the file for one "
+                        "submission, else a folder of NAME.json (each under 1 MB)")
     p.add_argument("--classroom", action="store_true",
                    help="GitHub Classroom autograding result (one submission): set as the "
                         "step output 'result', or printed")
@@ -235,15 +238,17 @@ def write_outputs(doc: dict[str, Any], args: argparse.Namespace) -> None:
         write(args.markdown, summary)
     gradebook.write_step_summary(summary)
     names = [s["name"] for s in doc["submissions"]]
-    if args.gradescope:
-        target = Path(args.gradescope)
+    for path, render in ((args.gradescope, gradebook.gradescope),
+                         (args.prairielearn, prairielearn.results)):
+        if not path:
+            continue
+        target = Path(path)
         if len(names) == 1 and not target.is_dir():
-            write(str(target), json.dumps(gradebook.gradescope(doc, names[0]), indent=1))
+            write(str(target), json.dumps(render(doc, names[0]), indent=1))
         else:
             target.mkdir(parents=True, exist_ok=True)
             for name in names:
-                write(str(target / f"{name}.json"),
-                      json.dumps(gradebook.gradescope(doc, name), indent=1))
+                write(str(target / f"{name}.json"), json.dumps(render(doc, name), indent=1))
     if args.classroom:
         if len(names) != 1:
             raise UsageError("--classroom reports one submission; this run has "
@@ -270,6 +275,11 @@ def publish_check(impl: Implementation, results: list[Result], args: argparse.Na
     gradebook.write_step_summary(summary)
     if args.html:
         Path(args.html).write_text(html.render(doc), encoding="utf-8")
+    if args.prairielearn:
+        target = Path(args.prairielearn)
+        target = target / "results.json" if target.is_dir() else target
+        target.write_text(json.dumps(prairielearn.results(doc, impl.name), indent=1),
+                          encoding="utf-8")
 
 
 # -- merge --------------------------------------------------------------------------------

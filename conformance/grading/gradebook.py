@@ -92,13 +92,13 @@ def hidden_totals(sub: Mapping[str, Any]) -> tuple[int, float, float]:
             sum(float(c.get("max_score", 0)) for c in hid))
 
 
-def _max_score(doc: Mapping[str, Any], sub: Mapping[str, Any]) -> float:
+def max_score(doc: Mapping[str, Any], sub: Mapping[str, Any]) -> float:
     """A submission's possible points; one that never got graded still had them."""
     own = float(sub.get("max_score") or 0)
     return own or float(doc.get("summary", {}).get("max_score") or 0)
 
 
-def _brief(sub: Mapping[str, Any], *, student: bool) -> str:
+def brief(sub: Mapping[str, Any], *, student: bool) -> str:
     """One paragraph about a submission, hidden clauses only counted when ``student``."""
     status = sub.get("status", "?")
     if status != "graded":
@@ -140,7 +140,7 @@ def gradescope(doc: Doc, name: str) -> Doc:
     out: Doc = {
         "score": float(sub.get("score") or 0) if sub.get("status") == "graded" else 0.0,
         "execution_time": round(float(sub.get("duration_s") or 0)),
-        "output": _brief(sub, student=True)
+        "output": brief(sub, student=True)
         + f"\n(ioconform {head.get('version', '?')}, seed {head.get('seed', '?')})",
         "output_format": "text", "test_output_format": "text", "test_name_format": "text",
         "stdout_visibility": "hidden",
@@ -150,7 +150,7 @@ def gradescope(doc: Doc, name: str) -> Doc:
     if sub.get("status") != "graded":
         out["tests"] = [{
             "name": f"{sub.get('status')}: the submission could not be graded",
-            "score": 0.0, "max_score": _max_score(doc, sub), "status": "failed",
+            "score": 0.0, "max_score": max_score(doc, sub), "status": "failed",
             "output": truncate(printable(sub.get("message", "")), 50_000),
             "visibility": "visible", "tags": [str(sub.get("status"))]}]
         return out
@@ -196,7 +196,7 @@ def classroom(doc: Doc, name: str) -> str:
         tests = _classroom_tests(doc, sub)
     statuses = {t["status"] for t in tests}
     overall = "error" if "error" in statuses else "fail" if "fail" in statuses else "pass"
-    result = {"version": 1, "status": overall, "max_score": _max_score(doc, sub),
+    result = {"version": 1, "status": overall, "max_score": max_score(doc, sub),
               "tests": tests}
     return base64.b64encode(json.dumps(result).encode()).decode("ascii")
 
@@ -328,7 +328,7 @@ def markdown(doc: Doc, *, student: bool = True, diagnosis_lines: int = 15) -> st
         status = sub.get("status", "?")
         score = points(sub.get("score", 0) if status == "graded" else 0)
         out += ["", f"## {md_inline(sub.get('name'))}: {score} / "
-                f"{points(_max_score(doc, sub))} points", "", f"Status: **{md_inline(status)}**"]
+                f"{points(max_score(doc, sub))} points", "", f"Status: **{md_inline(status)}**"]
         if status != "graded":
             msg = truncate(printable(sub.get("message", "")), 8000, "the grade report")
             out += ["", md_fence(msg)]
@@ -378,7 +378,7 @@ def junit(doc: Doc) -> str:
                               time=f"{float(sub.get('duration_s') or 0):.3f}")
         props = ET.SubElement(suite, "properties")
         for k, v in (("status", status), ("score", sub.get("score", 0)),
-                     ("max_score", _max_score(doc, sub)), ("model", sub.get("model", "")),
+                     ("max_score", max_score(doc, sub)), ("model", sub.get("model", "")),
                      ("service", sub.get("service", ""))):
             ET.SubElement(props, "property", name=k, value=_xml_text(v))
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
