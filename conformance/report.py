@@ -32,6 +32,8 @@ _SHORT = {"ACCEPT": "ACCPT", "PARTIAL": "PART", "BACKPRESSURE": "BACKP",
 LEGEND = ("ok pass · FAIL fail · ns SHOULD not met (non-strict) · xf declared limitation · "
           "XP passed despite a declared limitation · skip not checkable here · - n/a · "
           "ERR harness error")
+TIME_NOTE = ("clause-s: the seconds of the server's clauses added up; they run side by "
+             "side, so the sum may pass the wall time below")
 
 
 @dataclass
@@ -83,7 +85,7 @@ def console(run: Run, *, details: bool = True) -> str:
     name_w = max([len(i.name) for i in run.impls] + [14])
     model_w = max([len(i.model) for i in run.impls] + [5])
     out = [f"{'implementation':<{name_w}}  {'model':<{model_w}}  "
-           + " ".join(f"{h:<{max(len(h), 4)}}" for h in heads) + "    time"]
+           + " ".join(f"{h:<{max(len(h), 4)}}" for h in heads) + "  clause-s"]
     for impl in run.impls:
         rs = run.of(impl.name)
         cells = []
@@ -92,8 +94,8 @@ def console(run: Run, *, details: bool = True) -> str:
             cells.append(f"{_CELL[worst] if worst else '':<{max(len(h), 4)}}")
         secs = sum(r.duration_s for r in rs)
         out.append(f"{impl.name:<{name_w}}  {impl.model:<{model_w}}  " + " ".join(cells)
-                   + f"  {secs:5.1f}s")
-    out.append(LEGEND)
+                   + f"  {secs:7.1f}s")
+    out += [LEGEND, TIME_NOTE]
     if lines := [ln for i in run.impls for ln in causes.console(i.name, _causes(run, i.name))]:
         out += ["", "Likely causes (the lead's diagnosis first):", *lines]
     if details:
