@@ -8,6 +8,7 @@ JSON report's fields are a stable interface: graders script against them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -127,6 +128,9 @@ def _add_check_parser(sub: Any) -> None:
     check.add_argument("--service", choices=list(SERVICES),
                        help="echo (echo and print), print, or echo-only")
     check.add_argument("--name", default="server", help="a name for the report")
+    check.add_argument("--port", type=_tcp_port, metavar="N",
+                       help="the port a program that hard-codes it listens on (the command "
+                            "then needs no {port}): the clauses run one at a time on it")
     check.add_argument("--markdown", metavar="FILE",
                        help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY "
                             "when that is set)")
@@ -139,6 +143,16 @@ def _add_check_parser(sub: Any) -> None:
                             "the defects most often handed in, in seconds; not the whole "
                             "contract")
     _common(check)
+
+
+def _tcp_port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port number (1 to 65535)")
+    return port
 
 
 def _add_info_parsers(sub: Any) -> None:
@@ -329,12 +343,14 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
         if not args.model or not args.service:
             raise UsageError("a command line needs --model and --service")
         impl = from_command(args.model, args.service, command, name=args.name,
-                            cwd=os.getcwd())
+                            cwd=os.getcwd(), port=args.port)
     elif args.manifest:
         if args.model or args.service:
             raise UsageError("--model and --service go with a command after '--'; a "
                              "manifest names its own")
         impl = load(args.manifest)
+        if args.port is not None:
+            impl = dataclasses.replace(impl, port=args.port)
     else:
         raise UsageError("nothing to check: give a manifest, or --model, --service and "
                          "a command after '--'")
@@ -346,6 +362,8 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
         args.clause = list(QUICK)
         if args.workers == "auto":
             args.workers = "0"  # starting xdist's workers costs more than they save here
+    if impl.port is not None:
+        args.workers = "0"  # one server at a time: they all listen on that one port
     if impl.executable() is None and not impl.build:
         raise UsageError(f"{impl.source}: cannot find the program {impl.argv(0)[0]!r} "
                          f"(looked in PATH and relative to {impl.cwd})")
@@ -388,7 +406,8 @@ def _execute(name: str, impls: list[Implementation], args: argparse.Namespace,
                      settings={"strict": args.strict, "seed": args.seed, "workers": workers,
                                "timeout_scale": args.timeout_scale or 1.0,
                                "trace": not args.no_trace, "confirm": args.confirm,
-                               "quick": bool(getattr(args, "quick", False))},
+                               "quick": bool(getattr(args, "quick", False)),
+                               "fixed_port": impls[0].port if name == "check" else None},
                      complete=not interrupted)
     return _publish(run, args, len(clauses), code, after)
 

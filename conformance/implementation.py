@@ -33,6 +33,7 @@ class Implementation:
     source: str = "command line"
     build: tuple[str, ...] = ()
     build_timeout: float = 300.0
+    port: int | None = None  # the port a program that hard-codes it listens on
 
     def foresees(self, clause_id: str) -> bool:
         """A mutant's failure of this clause is its defect's doing: a clause it must or may

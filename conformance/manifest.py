@@ -15,6 +15,9 @@ Schema (``name``, ``model``, ``service`` and ``command`` are required)::
     cwd = "."                                 # relative to the manifest's folder
     build = ["make"]                          # shell commands run in cwd before checking
     build_timeout = 300                       # seconds for all of them
+    port = 3000                               # only for a program that hard-codes its port:
+                                              # the command then needs no {port}, and the
+                                              # clauses run one at a time on that port
     description = "..."
     [xfail]                                   # declared limitations: clause ID = reason
     "CAPACITY-2" = "holds 1,000 connections at most"
@@ -45,7 +48,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 MANIFEST_NAME = "ioconform.toml"
 _MAX_BUILD_S = 86400
 _KEYS = {"name", "model", "service", "platforms", "command", "cwd", "description", "xfail",
-         "must_fail", "may_fail", "build", "build_timeout"}
+         "must_fail", "may_fail", "build", "build_timeout", "port"}
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 _CLAUSE_ID = re.compile(r"^[A-Z]+-[1-9][0-9]*$")
 
@@ -58,7 +61,7 @@ def _fail(source: str, key: str, problem: str) -> ManifestError:
     return ManifestError(f"{source}: key '{key}': {problem}")
 
 
-def _command(source: str, raw: Any) -> tuple[str, ...]:
+def _command(source: str, raw: Any, *, fixed: bool = False) -> tuple[str, ...]:
     if isinstance(raw, str):
         try:
             parts = shlex.split(raw)
@@ -70,11 +73,35 @@ def _command(source: str, raw: Any) -> tuple[str, ...]:
         raise _fail(source, "command", "must be a string or a list of strings")
     if not parts:
         raise _fail(source, "command", "is empty")
-    if not any("{port}" in a for a in parts):
+    if not fixed and not any("{port}" in a for a in parts):
         raise _fail(source, "command",
                     "has no '{port}': the suite picks a free port for every run and must "
-                    "pass it to the server, e.g. command = \"./server {port}\"")
+                    "pass it to the server, e.g. command = \"./server {port}\" (a program "
+                    "that hard-codes its port: say which with port = N, or check --port N)")
     return tuple(parts)
+
+
+def _port(source: str, raw: Any) -> int | None:
+    """A manifest's fixed port: the one a program that hard-codes its port listens on."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 65535:
+        raise _fail(source, "port", f"{raw!r} must be a TCP port number, 1 to 65535")
+    return raw
+
+
+def _build(source: str, data: Mapping[str, Any]) -> tuple[tuple[str, ...], float]:
+    build = data.get("build", [])
+    if isinstance(build, str):
+        build = [build]
+    if not isinstance(build, list) or not all(isinstance(b, str) and b.strip() for b in build):
+        raise _fail(source, "build", "must be a shell command or a list of them")
+    build_timeout = data.get("build_timeout", 300)
+    if (not isinstance(build_timeout, (int, float)) or isinstance(build_timeout, bool)
+            or not 0 < build_timeout <= _MAX_BUILD_S):  # NaN compares false: refused too
+        raise _fail(source, "build_timeout", "must be a positive number of seconds, at most "
+                    f"{_MAX_BUILD_S} (a day)")
+    return tuple(build), float(build_timeout)
 
 
 def _unknown_clauses(ids: Sequence[str]) -> list[str]:
@@ -127,22 +154,14 @@ def parse(data: Mapping[str, Any], *, source: str, base: Path) -> Implementation
         if not isinstance(ids, list) or not all(
                 isinstance(c, str) and _CLAUSE_ID.match(c) for c in ids):
             raise _fail(source, key, "must be a list of clause IDs such as \"ET-1\"")
-    build = data.get("build", [])
-    if isinstance(build, str):
-        build = [build]
-    if not isinstance(build, list) or not all(isinstance(b, str) and b.strip() for b in build):
-        raise _fail(source, "build", "must be a shell command or a list of them")
-    build_timeout = data.get("build_timeout", 300)
-    if (not isinstance(build_timeout, (int, float)) or isinstance(build_timeout, bool)
-            or not 0 < build_timeout <= _MAX_BUILD_S):  # NaN compares false: refused too
-        raise _fail(source, "build_timeout", "must be a positive number of seconds, at most "
-                    f"{_MAX_BUILD_S} (a day)")
+    build, build_timeout = _build(source, data)
+    port = _port(source, data.get("port"))
     return Implementation(
         name=name, model=model, service=service, platforms=frozenset(platforms),
-        command=_command(source, data["command"]), cwd=(base / cwd).resolve(),
-        description=description, xfail=dict(xfail), must_fail=tuple(must_fail),
-        may_fail=tuple(may_fail), source=source,
-        build=tuple(build), build_timeout=float(build_timeout),
+        command=_command(source, data["command"], fixed=port is not None),
+        cwd=(base / cwd).resolve(), description=description, xfail=dict(xfail),
+        must_fail=tuple(must_fail), may_fail=tuple(may_fail), source=source,
+        build=build, build_timeout=build_timeout, port=port,
     )
 
 
@@ -196,15 +215,19 @@ def to_toml(impl: Implementation, *, build: bool = True) -> str:
     if build and impl.build:
         lines += [f"build = [{', '.join(q(b) for b in impl.build)}]",
                   f"build_timeout = {impl.build_timeout}"]
+    if impl.port is not None:
+        lines.append(f"port = {impl.port}")
     if impl.xfail:
         lines += ["[xfail]"] + [f"{q(k)} = {q(v)}" for k, v in sorted(impl.xfail.items())]
     return "\n".join(lines) + "\n"
 
 
 def from_command(model: str, service: str, argv: Sequence[str], *, name: str = "cli",
-                 cwd: str = ".") -> Implementation:
-    """An implementation given on the command line (``ioconform check -- CMD {port}``)."""
-    return parse({"name": name, "model": model, "service": service, "command": list(argv)},
+                 cwd: str = ".", port: int | None = None) -> Implementation:
+    """An implementation given on the command line (``ioconform check -- CMD {port}``);
+    ``port`` for a program that hard-codes its port (``check --port N``)."""
+    return parse({"name": name, "model": model, "service": service, "command": list(argv),
+                  **({"port": port} if port is not None else {})},
                  source="command line", base=Path(cwd))
 
 

@@ -96,6 +96,9 @@ def console(run: Run, *, details: bool = True) -> str:
         out.append(f"{impl.name:<{name_w}}  {impl.model:<{model_w}}  " + " ".join(cells)
                    + f"  {secs:7.1f}s")
     out += [LEGEND, TIME_NOTE]
+    if port := run.settings.get("fixed_port"):
+        out.append(f"fixed port {port}: the program hard-codes it, so its clauses ran one at "
+                   "a time on that port, each once the port was free again")
     if lines := [ln for i in run.impls for ln in causes.console(i.name, _causes(run, i.name))]:
         out += ["", "Likely causes (the lead's diagnosis first):", *lines]
     if details:

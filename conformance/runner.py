@@ -29,7 +29,7 @@ from conformance import failure
 from conformance.clause import REGISTRY, Clause, Failed, Level, Skipped, Verdict
 from conformance.clauses import verify
 from conformance.events import Connected
-from conformance.harness import build, probes, process, tracer, wine
+from conformance.harness import build, ports, probes, process, tracer, wine
 from conformance.harness.ports import free_port, release, taken_by_another
 from conformance.harness.process import ServerProcess, describe_exit
 from conformance.harness.sandbox import Policy
@@ -213,7 +213,13 @@ def _decided(runs: list[_Outcome], allowed: int,
                           f"did not repeat.  The failed run said:\n{failure}"), verdicts
 
 
+# How long a program's fixed port may stay taken: Linux keeps TIME_WAIT for 60 s.
+FIXED_PORT_WAIT = 70.0
+
+
 def _check(clause: Clause, impl: Implementation, options: Options) -> _Outcome:
+    if impl.port is not None:
+        return _check_fixed(clause, impl, options, impl.port)
     restarted_hung = False
     for _ in range(3):
         port = free_port()
@@ -226,6 +232,31 @@ def _check(clause: Clause, impl: Implementation, options: Options) -> _Outcome:
         restarted_hung |= outcome == _WINE_HUNG
     return _Outcome(Verdict.ERROR, "three ports in a row were taken by other processes while "
                     "the server started; is something binding ports 20000-32000?")
+
+
+def _check_fixed(clause: Clause, impl: Implementation, options: Options,
+                 port: int) -> _Outcome:
+    """A program that hard-codes its port: every clause on that port, one at a time (the
+    runs that share it take turns), each once the previous server's connections have
+    left TIME_WAIT -- which only a program without SO_REUSEADDR has to wait for."""
+    free, waited = ports.claim(port, FIXED_PORT_WAIT * options.timing.scale)
+    try:
+        if not free:
+            return _Outcome(Verdict.SKIP, f"port {port}, which the program hard-codes, was "
+                            f"still taken after {waited:.0f} s: another program listens "
+                            "there, or its connections outlast TIME_WAIT")
+        outcome = _check_on(clause, impl, options, port, restart_hung=True)
+    finally:
+        release(port)
+    if isinstance(outcome, str):
+        return _Outcome(Verdict.SKIP, f"port {port}, which the program hard-codes, was "
+                        "taken by another program while the server started")
+    if waited >= 1.0:
+        note = (f"(waited {waited:.0f} s for port {port} to be free: the previous "
+                "server's closed connections keep it in TIME_WAIT for up to a minute, and "
+                "without SO_REUSEADDR the program cannot bind it before)")
+        return replace(outcome, detail=f"{outcome.detail}\n{note}".lstrip("\n"))
+    return outcome
 
 
 def _check_on(clause: Clause, impl: Implementation, options: Options, port: int, *,
@@ -294,7 +325,8 @@ def _check_server(clause: Clause, server: ServerProcess, options: Options, *,
         return _Outcome(Verdict.ERROR, f"{clause.id}: the harness failed (this is a bug in "
                         f"ioconform, not in the server)\n{traceback.format_exc()}")
     finally:
-        session.driver.close_all()
+        # A fixed port is the next clause's too: leave it no TIME_WAIT (Driver.close_all).
+        session.driver.close_all(abort=server.impl.port is not None)
         server.kill()
 
 

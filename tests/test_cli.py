@@ -364,3 +364,52 @@ def test_list_clauses_for_a_model(capsys: pytest.CaptureFixture[str]) -> None:
     expected = {c.id for c in REGISTRY.values()
                 if any(c.applies(MODELS["select"], s) for s in ("echo", "print", "echo-only"))}
     assert shown == expected and "ET-1" not in shown and "LT-1" in shown
+
+
+FIXED_PORT_SERVER = """
+import socket, sys
+s = socket.socket()  # no SO_REUSEADDR, like the seed's createSocketConfig(3000)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    while (d := c.recv(65536)):
+        c.sendall(d)
+        sys.stdout.buffer.write(d)
+        sys.stdout.flush()
+    c.close()
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX TIME_WAIT and SO_LINGER")
+def test_check_port_runs_a_program_that_hard_codes_its_port(ioconform_cli,
+                                                             tmp_path: Path) -> None:
+    """Without {port}: every clause on that port, one at a time.  The server's stop
+    leaves no TIME_WAIT on it (the clients end by RST), so a program without
+    SO_REUSEADDR starts again at once; STOP-3, which restarts it within the clause,
+    still finds the missing SO_REUSEADDR."""
+    from conformance.harness.ports import free_port, release
+
+    port = free_port()
+    release(port)
+    (tmp_path / "server.py").write_text(FIXED_PORT_SERVER, encoding="utf-8")
+    js = tmp_path / "r.json"
+    proc = ioconform_cli("check", "--port", str(port), "--model", "blocking", "--service",
+                         "echo", "--clause", "START", "--clause", "STOP", "--clause", "ECHO-1",
+                         "--json", str(js), "--", sys.executable, str(tmp_path / "server.py"),
+                         str(port), timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(js.read_text(encoding="utf-8"))
+    assert doc["ioconform"]["fixed_port"] == port
+    verdicts = {c["clause"]: c for c in doc["implementations"][0]["clauses"]}
+    assert {k: c["verdict"] for k, c in verdicts.items()} == {
+        "START-1": "pass", "STOP-1": "pass", "STOP-2": "pass", "STOP-3": "non-strict",
+        "ECHO-1": "pass"}
+    assert all("waited" not in c["detail"] for c in verdicts.values())  # no TIME_WAIT
+    assert f"fixed port {port}: the program hard-codes it" in proc.stdout
+
+
+def test_a_port_out_of_range_is_a_usage_error(ioconform_cli) -> None:
+    proc = ioconform_cli("check", "--port", "70000", "--model", "poll", "--service", "echo",
+                         "--", "prog", timeout=60)
+    assert proc.returncode == 2 and "not a TCP port number" in proc.stderr

@@ -209,3 +209,18 @@ def test_every_mutant_names_registered_clauses_it_must_fail() -> None:
         assert set(m.must_fail) <= REGISTRY.keys(), f"{m.name}: {m.must_fail}"
         assert m.executable() or m.build, f"{m.name}: no program, and no build to make it"
     assert not {m.name for m in mutants} & {i.name for i in bundled()}
+
+
+def test_a_fixed_port_lets_the_command_go_without_one(manifest: Write) -> None:
+    """A program that hard-codes its port (the seed's createSocketConfig(3000)) says so."""
+    impl = load(manifest(text=VALID.replace('"{port}"', '"3000"') + "port = 3000\n"))
+    assert (impl.port, impl.argv(3000)) == (3000, ["./server", "3000"])
+    assert from_command("poll", "echo", ["./prog"], port=8080).port == 8080
+    with pytest.raises(ManifestError, match="check --port N"):
+        from_command("poll", "echo", ["./prog"])
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "true", '"3000"', "3000.0"])
+def test_a_fixed_port_is_a_port_number(manifest: Write, port: str) -> None:
+    with pytest.raises(ManifestError, match=r"key 'port'.*TCP port number"):
+        load(manifest(f"port = {port}"))

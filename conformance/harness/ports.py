@@ -9,7 +9,9 @@ that starts the CLI inside a test session), so a port is *reserved* with an excl
 so a crashed run never leaks reservations.  And a port whose previous server closed
 connections may hold TIME_WAIT entries that a server without SO_REUSEADDR (the textbook
 ones) cannot bind, so a port is handed out only when a bind without SO_REUSEADDR
-succeeds.
+succeeds.  A program that hard-codes its port gets that port (``claim``): the runs that
+share it take turns, and each waits until the previous server's TIME_WAIT entries are
+gone.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 
 from conformance.harness import transient
 
@@ -110,6 +113,29 @@ class PortAllocator:
                 os.close(fd)
         raise RuntimeError("no free TCP port on 127.0.0.1 in the suite's range")
 
+    def claim(self, port: int, timeout: float) -> tuple[bool, float]:
+        """Hold ``port`` itself (a program's fixed port), waiting within ``timeout`` for
+        any other run that holds it, then for a bind without SO_REUSEADDR to succeed.
+        (free, seconds waited); held until ``release`` either way, so that runs sharing
+        the port take turns."""
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        path = os.path.join(self._dir, str(port))
+        while True:
+            with self._mutex:
+                fd = None if port in self._held else _lock(path)
+                if fd is not None:
+                    self._held[port] = fd
+                    break
+            if time.monotonic() >= deadline:
+                return False, time.monotonic() - t0
+            time.sleep(0.05)  # another run holds the port: a lock has no waiting list here
+        while not _bindable(port):
+            if time.monotonic() >= deadline:
+                return False, time.monotonic() - t0
+            time.sleep(0.1)  # TIME_WAIT entries expire on the kernel's clock: no event
+        return True, time.monotonic() - t0
+
     def release(self, port: int) -> None:
         with self._mutex:
             fd = self._held.pop(port, None)
@@ -137,6 +163,11 @@ def _get() -> PortAllocator:
 def free_port() -> int:
     """Reserve a free port until ``release(port)`` or the end of this process."""
     return _get().allocate()
+
+
+def claim(port: int, timeout: float) -> tuple[bool, float]:
+    """Reserve the fixed port of a program that hard-codes it (see PortAllocator.claim)."""
+    return _get().claim(port, timeout)
 
 
 def release(port: int) -> None:
