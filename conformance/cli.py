@@ -46,7 +46,7 @@ from conformance.manifest import (
     load,
     to_toml,
 )
-from conformance.models import MODELS, SERVICE_SUMMARY, SERVICES, current_platform
+from conformance.models import MODELS, PLATFORMS, SERVICE_SUMMARY, SERVICES, current_platform
 from conformance.runner import foreign, unavailable
 
 # The settings every contract-running command takes (conformance/settings.py declares
@@ -128,6 +128,10 @@ def _add_check_parser(sub: Any) -> None:
     check.add_argument("--service", choices=list(SERVICES),
                        help="echo (echo and print), print, or echo-only")
     check.add_argument("--name", default="server", help="a name for the report")
+    check.add_argument("--platform", choices=PLATFORMS,
+                       help="the platform the program is built for, when it is not this "
+                            "one: windows runs a Windows program (.exe, or a Windows "
+                            "Python's script) under Wine on Linux")
     check.add_argument("--port", type=_tcp_port, metavar="N",
                        help="the port a program that hard-codes it listens on (the command "
                             "then needs no {port}): the clauses run one at a time on it")
@@ -343,7 +347,7 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
         if not args.model or not args.service:
             raise UsageError("a command line needs --model and --service")
         impl = from_command(args.model, args.service, command, name=args.name,
-                            cwd=os.getcwd(), port=args.port)
+                            cwd=os.getcwd(), port=args.port, platform=args.platform)
     elif args.manifest:
         if args.model or args.service:
             raise UsageError("--model and --service go with a command after '--'; a "
@@ -351,6 +355,8 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
         impl = load(args.manifest)
         if args.port is not None:
             impl = dataclasses.replace(impl, port=args.port)
+        if args.platform is not None:
+            impl = dataclasses.replace(impl, platforms=frozenset({args.platform}))
     else:
         raise UsageError("nothing to check: give a manifest, or --model, --service and "
                          "a command after '--'")

@@ -223,11 +223,15 @@ def to_toml(impl: Implementation, *, build: bool = True) -> str:
 
 
 def from_command(model: str, service: str, argv: Sequence[str], *, name: str = "cli",
-                 cwd: str = ".", port: int | None = None) -> Implementation:
+                 cwd: str = ".", port: int | None = None,
+                 platform: str | None = None) -> Implementation:
     """An implementation given on the command line (``ioconform check -- CMD {port}``);
-    ``port`` for a program that hard-codes its port (``check --port N``)."""
+    ``port`` for a program that hard-codes its port (``check --port N``), ``platform``
+    for one built for a platform other than its model's every one (``--platform
+    windows``: a Windows program, run under Wine on Linux)."""
     return parse({"name": name, "model": model, "service": service, "command": list(argv),
-                  **({"port": port} if port is not None else {})},
+                  **({"port": port} if port is not None else {}),
+                  **({"platforms": [platform]} if platform is not None else {})},
                  source="command line", base=Path(cwd))
 
 

@@ -224,3 +224,18 @@ def test_a_fixed_port_lets_the_command_go_without_one(manifest: Write) -> None:
 def test_a_fixed_port_is_a_port_number(manifest: Write, port: str) -> None:
     with pytest.raises(ManifestError, match=r"key 'port'.*TCP port number"):
         load(manifest(f"port = {port}"))
+
+
+def test_a_command_line_names_a_windows_program() -> None:
+    """check --platform windows: a Windows program on Linux runs under Wine, and a command
+    that already starts with wine gets no second one."""
+    from conformance.harness import wine
+
+    impl = from_command("select", "echo", ["wine", "prog.exe", "{port}"], platform="windows")
+    assert impl.platforms == frozenset({"windows"})
+    assert wine.emulates(impl.platforms) == (sys.platform == "linux")
+    assert wine.wrap(["wine", "prog.exe", "1"]) == ["wine", "prog.exe", "1"]
+    assert wine.wrap(["/usr/bin/wine64", "x.exe"]) == ["/usr/bin/wine64", "x.exe"]
+    assert wine.wrap(["prog.exe"])[1:] == ["prog.exe"]
+    with pytest.raises(ManifestError, match="key 'platforms'"):
+        from_command("select", "echo", ["prog", "{port}"], platform="amiga")

@@ -136,7 +136,10 @@ def is_system_process(p: psutil.Process) -> bool:
 
 
 def wrap(argv: Sequence[str]) -> list[str]:
-    """``argv`` of a Windows program, run under Wine."""
+    """``argv`` of a Windows program, run under Wine; a command that already starts with
+    Wine (``wine prog.exe``, ``wine64 ...``) is left as it is, never doubled."""
+    if argv and os.path.basename(argv[0]).lower() in ("wine", "wine64", "wine.exe"):
+        return list(argv)
     return [shutil.which("wine") or "wine", *argv]
 
 
