@@ -33,6 +33,7 @@ from conformance.exits import (
     EXIT_USAGE,
     UsageError,
 )
+from conformance.grading import autograder
 from conformance.grading import command as grade_command
 from conformance.grading.course import CourseError
 from conformance.grading.submissions import GradingError
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_parser(sub)
     _add_matrix_parsers(sub)
     grade_command.add_parsers(sub)
+    autograder.add_parser(sub)
     bench_command.add_parsers(sub)
     _add_info_parsers(sub)
     return parser
@@ -194,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list(args)
         if args.command == "explain":
             return _explain(args)
-        if args.command in ("grade", "merge", "bench"):
+        if args.command in ("grade", "merge", "bench", "gradescope"):
             if command:
                 raise UsageError(f"'{args.command}' takes no command after '--'")
             return int(args.handler(args))
