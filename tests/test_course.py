@@ -11,6 +11,7 @@ from conformance import manifest
 from conformance.clause import REGISTRY, Verdict
 from conformance.grading import submissions
 from conformance.grading.course import Course, CourseError, load, parse
+from conformance.models import MODELS
 from conformance.runner import Result
 
 
@@ -56,6 +57,9 @@ def test_hidden_by_clause_or_family() -> None:
     ("[submission]\nmodel = 'epoll'\n", "submission.model"),
     ("[submission]\ncommand = './server'\n", "submission.command"),
     ("[submission]\ncwd = '..'\n", "submission.cwd"),
+    ("[submission]\nmodels = ['epoll-lt']\n", "submission.models"),
+    ("[submission]\nmodels = ['epoll-lt', 'epol']\n", "submission.models"),
+    ("[submission]\nmodel = 'poll'\nmodels = ['poll', 'select']\n", "submission.models"),
 ])
 def test_course_errors_name_the_key(text: str, key: str, tmp_path: Path) -> None:
     with pytest.raises(CourseError, match=re.escape(f"key '{key}'")):
@@ -166,3 +170,25 @@ def test_scores_follow_the_points_and_skip_nothing_unearned(tmp_path: Path) -> N
     verdicts = [c["verdict"] for c in entry["clauses"]]
     assert verdicts == ["fail", "fail", "fail", "n/a"] and entry["score"] == 0
     assert "not checked: the submission is build-failed" in entry["clauses"][0]["detail"]
+
+
+def test_a_course_of_several_models_grades_each_out_of_one_total(tmp_path: Path) -> None:
+    """models = [epoll-lt, epoll-et]: each submission's own clauses, scaled so that both
+    are out of the richest model's total; a model outside the list is invalid."""
+    course = parse({"submission": {"models": ["epoll-lt", "epoll-et"], "service": "echo"},
+                    "points": {"ET": 3}}, source="c")
+    assert course.to_dict()["models"] == ["epoll-lt", "epoll-et"]
+    clauses = [REGISTRY[c] for c in ("ECHO-1", "LT-1", "ET-1", "ET-3")]
+    (tmp_path / "work").mkdir()
+    entries = {}
+    for model in ("epoll-lt", "epoll-et", "poll"):
+        folder = _submission(tmp_path / model, STUDENT.replace("select", model))
+        sub = submissions.prepare(model, folder, course, tmp_path / "work")
+        results = [Result(model, model, "echo", c.id, c.family, "MUST", Verdict.PASS)
+                   for c in clauses if c.applies(MODELS[model], "echo")]
+        entries[model] = submissions.submission_entry(course, clauses, sub, results)
+    lt, et, poll = entries["epoll-lt"], entries["epoll-et"], entries["poll"]
+    assert poll["status"] == "invalid" and "not among the models" in poll["message"]
+    assert lt["max_score"] == et["max_score"] == poll["max_score"] == 7.0  # 1 + 3 + 3
+    assert (lt["score"], et["score"], poll["score"]) == (7.0, 7.0, 0.0)
+    assert [c["max_score"] for c in lt["clauses"]] == [3.5, 3.5, 0.0, 0.0]

@@ -17,7 +17,8 @@ Schema (every table and key is optional)::
     sanitize = false              # build C with AddressSanitizer/UBSan (ROBUST-4)
 
     [submission]                  # imposed on every submission (manifest keys)
-    model = "epoll-et"
+    model = "epoll-et"            # or models = ["epoll-lt", "epoll-et"]: any of these,
+                                  # as the student's manifest says (see Course.models)
     service = "echo"
     command = "./server {port}"
     build = ["make"]
@@ -46,7 +47,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from typing import Any
 import conformance.clauses  # noqa: F401  (registers the clauses)
 from conformance import manifest
 from conformance.clause import FAMILIES, REGISTRY, Clause, Level
+from conformance.models import MODELS
 from conformance.runner import DEFAULT_SEED
 
 if sys.version_info >= (3, 11):
@@ -64,7 +66,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 SANDBOX_MODES = ("require", "auto", "off")
 _TABLES = {
     "course": {"name", "seed", "clauses", "hidden", "strict", "sanitize"},
-    "submission": {"model", "service", "command", "build", "build_timeout", "platforms"},
+    "submission": {"model", "models", "service", "command", "build", "build_timeout",
+                   "platforms"},
     "points": None,  # clause IDs, families, levels and "default"
     "limits": {"cpu", "memory", "files", "processes", "file_size"},
     "sandbox": {"mode"},
@@ -90,6 +93,12 @@ class Course:
     points: Mapping[str, float] = field(default_factory=dict)
     limits: Mapping[str, int] = field(default_factory=dict)
     sandbox: str = "require"
+    # The models a submission may use ([submission] models), () when the course imposes
+    # one or leaves it free.  Every submission of the course is then out of the same
+    # total (``total``): its clauses' points are scaled by the course's maximum over its
+    # own, so that the clauses of an allowed model that has fewer of them (an epoll-lt
+    # server has no ET clause) weigh more, rather than the missing ones count for nothing.
+    models: tuple[str, ...] = ()
 
     def points_for(self, clause: Clause) -> float:
         for key in (clause.id, clause.family, clause.level.value, "default"):
@@ -104,10 +113,23 @@ class Course:
         """The limits in the harness's ``--ioconform-limits`` syntax ('' for defaults)."""
         return ",".join(f"{_LIMIT_ARG[k]}={v}" for k, v in sorted(self.limits.items()))
 
+    def most_points(self, clauses: Sequence[Clause], model: str, service: str) -> float:
+        """The points ``clauses`` are worth to a submission of ``model`` and ``service``."""
+        return sum(self.points_for(c) for c in clauses
+                   if c.applies(MODELS[model], service))
+
+    def total(self, clauses: Sequence[Clause], service: str) -> float | None:
+        """With several allowed models, the one total every submission is out of: that of
+        the allowed model whose clauses are worth the most.  None otherwise."""
+        if not self.models:
+            return None
+        return max(self.most_points(clauses, m, service) for m in self.models)
+
     def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "source": self.source,
                 "model": self.submission.get("model"),
-                "service": self.submission.get("service")}
+                "service": self.submission.get("service"),
+                **({"models": list(self.models)} if self.models else {})}
 
 
 def _fail(source: str, key: str, problem: str) -> CourseError:
@@ -157,6 +179,21 @@ def _hidden(source: str, selected: tuple[str, ...], hidden: tuple[str, ...]) -> 
                         "course grades (course.clauses): add it there or leave it out")
 
 
+def _models(source: str, submission: dict[str, Any]) -> tuple[str, ...]:
+    """``[submission] models``, taken out of the keys imposed on the manifest."""
+    if "models" not in submission:
+        return ()
+    raw = submission.pop("models")
+    if "model" in submission:
+        raise _fail(source, "submission.models", "give model (one, imposed) or models (any "
+                    "of several, as the student's manifest says), not both")
+    if (not isinstance(raw, list) or len(raw) < 2
+            or not all(isinstance(m, str) and m in MODELS for m in raw)):
+        raise _fail(source, "submission.models", f"must list two or more models of "
+                    f"{', '.join(MODELS)}")
+    return tuple(dict.fromkeys(raw))
+
+
 def _limits(source: str, raw: Mapping[str, Any]) -> dict[str, int]:
     for key, value in raw.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -181,6 +218,7 @@ def parse(data: Mapping[str, Any], *, source: str) -> Course:
         if not isinstance(value, str) or not value.strip():
             raise _fail(source, f"course.{key}", "must be a non-empty string")
     submission = dict(data.get("submission", {}))
+    models = _models(source, submission)
     try:  # the imposed keys must be valid manifest values on their own
         manifest.parse({"name": "course", "model": "blocking", "service": "echo",
                         "command": "server {port}", **submission}, source=source, base=Path())
@@ -199,7 +237,7 @@ def parse(data: Mapping[str, Any], *, source: str) -> Course:
         sanitize=_bool(source, "course.sanitize", course.get("sanitize", False)),
         submission=submission,
         points=_points(source, data.get("points", {})),
-        limits=_limits(source, data.get("limits", {})), sandbox=mode)
+        limits=_limits(source, data.get("limits", {})), sandbox=mode, models=models)
 
 
 def load(path: str | os.PathLike[str]) -> Course:

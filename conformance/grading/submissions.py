@@ -130,6 +130,11 @@ def prepare(name: str, folder: Path, course: Course, work: Path) -> Submission:
                  f"{outside[0]!r} is outside the submission: name its files relative to "
                  "its folder")
         return sub
+    if course.models and impl.model not in course.models:
+        sub.stop("invalid", f"{folder / manifest.MANIFEST_NAME}: key 'model': "
+                 f"{impl.model!r} is not among the models this course accepts "
+                 f"({', '.join(course.models)})")
+        return sub
     sub.impl = impl
     sub.message = "\n".join(left_out)
     if why := foreign(impl):
@@ -218,6 +223,12 @@ def submission_entry(course: Course, clauses: Sequence[Clause], sub: Submission,
                                 "(the contract run ended early)", 0))
         else:
             rows.append(_stopped(course, sub, c))
+    service = sub.impl.service if sub.impl else course.submission.get("service", "echo")
+    total, own = course.total(clauses, str(service)), sum(r["max_score"] for r in rows)
+    if total is not None and own:  # several models allowed: every submission out of one total
+        for row in rows:
+            row["score"], row["max_score"] = (round(row["score"] * total / own, 4),
+                                              round(row["max_score"] * total / own, 4))
     status = sub.status
     if status == "graded" and any(r["verdict"] == Verdict.ERROR.value for r in rows):
         status = "error"
