@@ -79,6 +79,7 @@ def _count(text: str) -> int:
 
 DEFAULT_CONFIRM = 2  # a failure is run up to twice more: the majority of 3 runs decides
 
+
 def _setting(flag: str, help: str, parse: Callable[[str], Any], default: Any,
              metavar: str = "", show: Callable[[Any], str] = str,
              choices: tuple[str, ...] | None = None) -> Setting:
