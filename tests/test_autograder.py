@@ -67,10 +67,11 @@ def test_a_bad_target_or_course_is_a_usage_error(tmp_path: Path, problem: str,
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="Gradescope's containers are Linux")
-def test_run_autograder_grades_a_submission(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["", "my-server"])  # uploaded as files, or as a folder
+def test_run_autograder_grades_a_submission(tmp_path: Path, where: str) -> None:
     out = _autograder(tmp_path)
     root = out.parent
-    shutil.copytree(FIXTURES / "correct-py", root / "submission")
+    shutil.copytree(FIXTURES / "correct-py", root / "submission" / where)
     proc = subprocess.run(
         ["bash", str(out / "run_autograder")], capture_output=True, text=True, timeout=600,
         env={"PATH": "/usr/bin:/bin", "AUTOGRADER_ROOT": str(root),

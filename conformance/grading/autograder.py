@@ -53,8 +53,20 @@ root="${{AUTOGRADER_ROOT:-/autograder}}"
 python="${{IOCONFORM_PYTHON:-/opt/ioconform/bin/python}}"
 here="$root/source"
 mkdir -p "$root/results"
+# The upload is one submission, whatever it holds: its manifest at the top, or in the one
+# folder a zip of a folder unpacks to.  A class folder holding only it makes `grade`
+# take it as one submission even when the course imposes the command (no manifest).
+sub="$root/submission"
+if [ ! -f "$sub/ioconform.toml" ]; then
+    found=$(find "$sub" -mindepth 2 -maxdepth 2 -name ioconform.toml)
+    if [ -n "$found" ] && [ "$(printf '%s\\n' "$found" | wc -l)" -eq 1 ]; then
+        sub=$(dirname "$found")
+    fi
+fi
+class=$(mktemp -d)
+ln -s "$sub" "$class/submission"
 cd "$here"
-PYTHONPATH="$here/vendor" "$python" -m conformance.cli grade "$root/submission" \\
+PYTHONPATH="$here/vendor" "$python" -m conformance.cli grade "$class" \\
     --course "$here/course.toml" --sandbox {sandbox} -n {workers} \\
     --timeout-scale {scale} --gradescope "$root/results/results.json" \\
     --json "$root/results/ioconform.json" -q
