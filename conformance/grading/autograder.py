@@ -32,6 +32,7 @@ from typing import Any
 
 import conformance
 import implementations
+from conformance import settings
 from conformance.exits import EXIT_OK, UsageError
 from conformance.grading.course import load as load_course
 
@@ -110,10 +111,10 @@ def add_parser(sub: Any) -> None:
                         "submission's own manifest names its model)")
     p.add_argument("-n", "--workers", type=int, default=1, metavar="N",
                    help="servers checked at once (default: 1, for half a vCPU)")
-    p.add_argument("--timeout-scale", type=float, default=2.0, metavar="X",
-                   help="deadlines times X (default: 2, for a slow container)")
-    p.add_argument("--sandbox", choices=("auto", "require", "off"), default="auto",
-                   help="the sandbox mode (default: auto; bubblewrap rarely runs in Docker)")
+    settings.add_arguments(p, ("timeout_scale", "sandbox"),
+                           defaults={"timeout_scale": 2.0, "sandbox": "auto"},
+                           notes={"timeout_scale": "2 for Gradescope's half a vCPU",
+                                  "sandbox": "auto, since bubblewrap rarely runs in Docker"})
     p.set_defaults(handler=write)
 
 
@@ -121,8 +122,9 @@ def write(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out}: exists and is not an empty folder")
-    if not 1 <= args.workers <= 64 or not 0 < args.timeout_scale <= 100:
-        raise UsageError("--workers must be 1 to 64, --timeout-scale above 0 and at most 100")
+    settings.from_arguments(args, ("timeout_scale", "sandbox"))
+    if not 1 <= args.workers <= 64:
+        raise UsageError("--workers must be 1 to 64")
     if args.course:
         load_course(args.course)  # a bad course is refused here, not on Gradescope
     out.mkdir(parents=True, exist_ok=True)
