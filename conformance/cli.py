@@ -268,7 +268,10 @@ def _explain(args: argparse.Namespace) -> int:
                  *_wrapped("requirement", c.requirement), *_wrapped("applies to",
                  c.applies.describe()), *_wrapped("why", c.source), *_wrapped("checked", how),
                  *_wrapped("budget", f"{c.budget:g} s for the whole check (times "
-                           "--timeout-scale)"), *_wrapped("hint", c.hint)]
+                           "--timeout-scale)"), *_wrapped("hint", c.hint),
+                 *(line for place in c.gaps
+                   for line in _wrapped("not observable", c.gap([place]) or "")),
+                 *_wrapped("checked in", c.module_path)]
         if catches:
             lines.append("  mistakes it catches (mutants that must fail it):")
             for m in catches:

@@ -353,6 +353,8 @@ def test_explain_gives_the_why_the_how_and_the_mistakes_a_clause_catches(
     assert "why: epoll(7)" in out and "checked: black-box" in out
     assert "checked: white-box" in out  # MODEL-1 reads the syscall trace
     assert "mut-et-no-drain:" in out and "budget: 180 s" in out
+    assert "checked in: conformance/clauses/lt_et.py" in out
+    assert "not observable: under Wine: the system calls traced" in out  # MODEL-1
     assert main(["explain", "NOPE-1"]) == 2
     assert "unknown clause" in capsys.readouterr().err
 
