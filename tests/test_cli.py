@@ -114,8 +114,8 @@ def test_a_usage_error_in_a_subprocess_has_no_traceback(ioconform_cli, bad_manif
     assert proc.returncode == 2
     assert proc.stderr == (f"ioconform: error: {bad_manifest / 'ioconform.toml'}: key 'colour': "
                            "unknown key (known keys: build, build_timeout, command, cwd, "
-                           "description, may_fail, model, must_fail, name, platforms, service, "
-                           "xfail)\n")
+                           "description, may_fail, model, must_fail, name, platforms, port, "
+                           "service, xfail)\n")
     assert proc.stdout == ""
 
 
