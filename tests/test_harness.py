@@ -479,3 +479,28 @@ def test_a_clause_that_outlives_its_budget_while_answering_is_too_slow_to_judge(
     assert "while the server was still answering: too slow to judge here" in result.detail
     assert "still owed part of their echo" in result.detail and "--timeout-scale" in \
         result.detail
+
+
+def test_a_program_under_wine_has_longer_transfers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Winsock call of an emulated program is a round trip to wineserver: its
+    transfers get WINE_TOTAL times the whole-transfer deadline (not the stall window,
+    which still catches a server that stopped)."""
+    from conformance import runner
+
+    seen: list[Timing] = []
+
+    class Recording(runner.Session):
+        def __init__(self, impl: Implementation, server: ServerProcess, timing: Timing,
+                     seed: str) -> None:
+            seen.append(timing)
+            super().__init__(impl, server, timing, seed)
+
+    monkeypatch.setattr(runner, "Session", Recording)
+    impl = from_command("blocking", "echo", [sys.executable, "-m", "implementations.blocking",
+                                             "{port}"])
+    for emulated in (True, False):
+        monkeypatch.setattr(wine, "runs_under_wine", lambda platforms, e=emulated: e)
+        assert run(REGISTRY["START-1"], impl, Options()).verdict is Verdict.PASS
+    default = Timing()
+    assert [(t.total, t.stall) for t in seen] == [
+        (default.total * runner.WINE_TOTAL, default.stall), (default.total, default.stall)]
