@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from conformance import failure
 from conformance.clause import FAMILIES, Verdict
 from conformance.runner import Result
 
@@ -35,8 +36,7 @@ class Cause:
 
 
 def _problem(r: Result) -> str:
-    return next((ln.split(":", 1)[1].strip() for ln in r.detail.splitlines()
-                 if ln.strip().startswith("problem:")), "")
+    return failure.problem(r.detail)
 
 
 def _server_state(r: Result) -> str:

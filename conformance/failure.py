@@ -50,6 +50,12 @@ def lines(f: Failed) -> list[str]:
     return out + [f"  {d}" if not d.startswith("  ") else d for d in f.details]
 
 
+def problem(detail: str) -> str:
+    """The problem line of a diagnosis that ``text`` laid out ('' when it has none)."""
+    return next((ln.split(":", 1)[1].strip() for ln in detail.splitlines()
+                 if ln.strip().startswith("problem:")), "")
+
+
 def text(heading: str, f: Failed, *, state: Sequence[str] = (), hint: str = "") -> str:
     """The whole diagnosis: the clause's heading (ID, level, requirement), the evidence,
     the server's state and output (``state``), and one hint (``hint`` or the failure's)."""

@@ -474,8 +474,7 @@ def blocked(clause: Clause, impl: Implementation, start_failure: str,
     if why := not_applicable(clause, impl):
         result.verdict, result.detail = Verdict.NA, why
         return result
-    problem = next((ln.split(":", 1)[1].strip() for ln in start_failure.splitlines()
-                    if ln.strip().startswith("problem:")), "the server did not start")
+    problem = failure.problem(start_failure) or "the server did not start"
     result.detail = failure.text(clause.heading, Failed(
         f"blocked: START-1 failed ({problem}), so this clause was not run",
         hint="""make START-1 pass first (its diagnosis says why it failed): nothing else

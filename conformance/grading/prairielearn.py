@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from conformance import failure
 from conformance.grading.gradebook import (
     Doc,
     brief,
@@ -64,7 +65,8 @@ def _tests(doc: Doc, sub: Doc) -> list[Doc]:
         tests.append({
             "name": printable(title(c, reqs)), "description": reqs.get(c["clause"], ""),
             "points": float(c.get("score", 0)), "max_points": float(c.get("max_score", 0)),
-            "message": f"[{c.get('verdict')}]" + (f" {_problem(detail)}" if failed(c) else ""),
+            "message": f"[{c.get('verdict')}]"
+                       + (f" {failure.problem(detail)}" if failed(c) else ""),
             "output": detail if failed(c) else ""})
     if hid := [c for c in sub.get("clauses", []) if c.get("hidden") and shown(c)]:
         _, got, of = hidden_totals(sub)
@@ -74,11 +76,6 @@ def _tests(doc: Doc, sub: Doc) -> list[Doc]:
                       "message": f"{bad} of {len(hid)} hidden checks not met "
                                  f"({points(got)} / {points(of)} points)", "output": ""})
     return tests
-
-
-def _problem(detail: str) -> str:
-    return next((ln.split(":", 1)[1].strip() for ln in detail.splitlines()
-                 if ln.strip().startswith("problem:")), "")
 
 
 def _fitted(out: Doc) -> Doc:

@@ -90,8 +90,7 @@ class Client:
             return
         with contextlib.suppress(OSError):
             if how == "rst":
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                     struct.pack("ii", 1, 0))
+                _abortive(self.sock)
             if how == "shut_wr":
                 self.sock.shutdown(socket.SHUT_WR)
         self.t.record(Closed(self.conn, self.t.now(), how))
@@ -176,6 +175,11 @@ def _read_ready(clients: Sequence[Client], timeout: float) -> bool:
         for key, _ in events:
             key.data.recv_some()
         return bool(events)
+
+
+def _abortive(sock: socket.socket) -> None:
+    """Make the next close() of ``sock`` send RST (SO_LINGER 0), not FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 @dataclass
@@ -401,6 +405,5 @@ class Driver:
         for c in self.clients:
             if abort and c.sock is not None:
                 with contextlib.suppress(OSError):
-                    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                      struct.pack("ii", 1, 0))
+                    _abortive(c.sock)
             c._drop()
